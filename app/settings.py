@@ -1,0 +1,72 @@
+"""Every knob of ventwatch, read from `VENTWATCH_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values people paste from tutorials; a token equal to one of them protects nothing.
+_PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "admin", "token", "test"}
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; paths default to the current directory so instances sit side by side."""
+
+    model_config = SettingsConfigDict(env_prefix="VENTWATCH_", extra="ignore")
+
+    # Where things live.
+    model_dir: Path = Field(Path("models/ventilation"), description="Model bundle directory")
+    log_dir: Path = Field(Path("logs"), description="Prediction and label logs (parquet)")
+    workspace_dir: Path = Field(Path("workspace"), description="Evidently workspace")
+    reports_dir: Path = Field(Path("reports"), description="HTML reports")
+    run_dir: Path = Field(Path("run"), description="Runtime state: metrics shards, pid files")
+
+    # API server.
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    api_token: SecretStr | None = Field(None, description="Bearer token for write endpoints")
+    api_token_scope: Literal["labels", "all"] = Field(
+        "labels", description="Which write endpoints the token protects"
+    )
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    max_batch_rows: int = Field(5000, ge=1)
+    max_labels: int = Field(10000, ge=1)
+    max_future_seconds: float = Field(
+        86400.0, ge=0, description="How far past receive time measured_at may lie"
+    )
+
+    # Prediction log.
+    log_enabled: bool = Field(True, description="Write predictions to the log (off only for benchmarks)")
+    log_flush_seconds: float = Field(5.0, gt=0, description="Publish staged rows to parquet this often")
+    log_fsync_seconds: float = Field(1.0, gt=0, description="fsync the staging file this often")
+    log_segment_max_rows: int = Field(200_000, ge=1)
+
+    @field_validator("api_token")
+    @classmethod
+    def _reject_placeholder_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None
+        raw = value.get_secret_value()
+        if raw.lower() in _PLACEHOLDER_SECRETS or len(raw) < 16:
+            raise ValueError(
+                "VENTWATCH_API_TOKEN is a placeholder or shorter than 16 characters; "
+                "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
+
+    @field_validator("model_dir", "log_dir", "workspace_dir", "reports_dir", "run_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # Resolved once, at load time, so a later chdir cannot move the data.
+        return value.expanduser().resolve()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own `Settings` instead)."""
+    return Settings()
