@@ -1,0 +1,193 @@
+"""The `ventwatch` command: thin commands over plain functions."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from app.settings import get_settings
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="ventwatch: serve, log and monitor an indoor air-quality ventilation model.")
+log_cli = typer.Typer(no_args_is_help=True, help="Read the prediction and label logs.")
+cli.add_typer(log_cli, name="log")
+console = Console()
+err = Console(stderr=True)
+
+
+def _setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=1)
+
+
+@cli.command()
+def train(
+    dataset: Annotated[str, typer.Option(
+        help="synthetic, uci-occupancy, or the path of a CSV")] = "synthetic",
+    target: Annotated[str | None, typer.Option(help="Label column of a CSV dataset")] = None,
+    out: Annotated[Path | None,
+                   typer.Option(help="Bundle directory [default: VENTWATCH_MODEL_DIR]")] = None,
+    drop: Annotated[str, typer.Option(help="Comma-separated features to leave out")] = "",
+    data_dir: Annotated[Path | None, typer.Option(help="Directory of the UCI files")] = None,
+    estimator: Annotated[str, typer.Option(help="hgb (default), rf100 or logreg")] = "hgb",
+    seed: Annotated[int, typer.Option(help="Seed for the generator and the model")] = 0,
+    if_missing: Annotated[bool, typer.Option(help="Do nothing if a bundle already exists")] = False,
+) -> None:
+    """Train a model and write its bundle (model, schema, model card, reference sample)."""
+    from app.model.bundle import CARD_FILE, BundleError
+    from app.model.train import load_dataset
+    from app.model.train import train as train_bundle
+
+    target_dir = out or get_settings().model_dir
+    if if_missing and (target_dir / CARD_FILE).is_file():
+        console.print(f"model bundle present at {target_dir}; not retraining")
+        return
+    try:
+        ds = load_dataset(dataset, target=target, data_dir=data_dir,
+                          drop=tuple(d.strip() for d in drop.split(",") if d.strip()), seed=seed)
+        with console.status(f"training {estimator} on {dataset} ({len(ds.frame)} rows)…"):
+            card = train_bundle(ds, target_dir, estimator=estimator, seed=seed)
+    except (FileNotFoundError, ValueError, BundleError) as exc:
+        raise _fail(str(exc)) from exc
+    m = card.held_out
+    console.print(f"[green]trained[/green] {card.name} {card.version} → {target_dir}")
+    console.print(f"held-out ({m.rows} rows): accuracy {m.accuracy:.4f}  F1 {m.f1:.4f}  "
+                  f"ROC AUC {m.roc_auc:.4f}  Brier {m.brier:.4f}  ECE {m.ece:.4f}")
+    console.print(f"predict_proba: 1 row {card.latency.single_row_us:.0f} µs, "
+                  f"1,000 rows {card.latency.batch_1000_us:.0f} µs")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [default: VENTWATCH_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: VENTWATCH_PORT]")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes [default: VENTWATCH_WORKERS]")] = None,
+    log_level: Annotated[str, typer.Option(help="Server log level")] = "info",
+) -> None:
+    """Run the prediction API (uvicorn)."""
+    import uvicorn
+
+    from app.api.metrics import prepare_multiprocess_dir
+    from app.model.bundle import BundleError, ModelBundle
+
+    # Options become environment variables so every worker process reads the same settings.
+    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
+        if value is not None:
+            os.environ[f"VENTWATCH_{name}"] = str(value)
+    get_settings.cache_clear()
+    settings = get_settings()
+    try:
+        ModelBundle.load(settings.model_dir, with_model=False)
+    except BundleError as exc:
+        raise _fail(str(exc)) from exc
+    if settings.workers > 1:
+        prepare_multiprocess_dir(settings.run_dir / f"prometheus-{settings.port}")
+    _setup_logging(log_level)
+    uvicorn.run("app.api.main:create_app", factory=True, host=settings.host, port=settings.port,
+                workers=settings.workers, access_log=False, log_level=log_level,
+                timeout_graceful_shutdown=10)
+
+
+def _cell(value: object) -> str:
+    import pandas as pd
+
+    return "" if value is None or pd.isna(value) else str(value)  # type: ignore[call-overload]
+
+
+def _parse_time(value: str | None, default: datetime | None) -> datetime | None:
+    if value is None:
+        return default
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise _fail(f"{value!r} is not an ISO 8601 time (e.g. 2026-11-26T09:00)") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _parse_since(value: str) -> timedelta:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        return timedelta(seconds=float(value[:-1]) * units[value[-1]])
+    except (KeyError, ValueError) as exc:
+        raise _fail(f"--since {value!r}: use a number and a unit, e.g. 30m, 6h, 7d") from exc
+
+
+@log_cli.command("show")
+def log_show(
+    since: Annotated[str, typer.Option(help="Window ending now, e.g. 30m, 6h, 7d")] = "1d",
+    start: Annotated[str | None,
+                     typer.Option(help="Start (ISO 8601, UTC if no offset); overrides --since")] = None,
+    end: Annotated[str | None, typer.Option(help="End, exclusive (ISO 8601)")] = None,
+    scenario: Annotated[str | None, typer.Option(help="Only this scenario tag")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to print (the latest ones)")] = 20,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+) -> None:
+    """Predictions of a time range, joined with their labels."""
+    from app.log.reader import read_predictions
+
+    settings = get_settings()
+    now = datetime.now(UTC)
+    t_end = _parse_time(end, None)
+    t_start = _parse_time(start, (t_end or now) - _parse_since(since))
+    frame = read_predictions(settings.log_dir, t_start, t_end, scenario=scenario)
+    labelled = int(frame["label"].notna().sum()) if len(frame) else 0
+    err.print(f"{len(frame)} predictions in [{t_start:%Y-%m-%d %H:%M}, "
+              f"{'now' if t_end is None else f'{t_end:%Y-%m-%d %H:%M}'}), {labelled} labelled"
+              f"{f' ({labelled / len(frame):.0%})' if len(frame) else ''} — {settings.log_dir}")
+    shown = frame.tail(limit)
+    if fmt == "csv":
+        shown.to_csv(sys.stdout, index=False)
+    elif fmt == "json":
+        sys.stdout.write(shown.to_json(orient="records", date_format="iso", lines=True))
+    elif fmt == "table":
+        if shown.empty:
+            return
+        cols = ["measured_at", "prediction_id", "scenario", "predicted_class", "probability", "label"]
+        table = Table(*cols)
+        for row in shown[cols].itertuples(index=False):
+            table.add_row(*(_cell(v) for v in row))
+        console.print(table)
+    else:
+        raise _fail(f"--format {fmt!r}: choose table, csv or json")
+
+
+@log_cli.command("stats")
+def log_stats(
+    since: Annotated[str, typer.Option(help="Window ending now, e.g. 6h, 7d")] = "1d",
+) -> None:
+    """Predictions, labels and activation rate per hour."""
+    from app.log.reader import connect, read_predictions
+
+    settings = get_settings()
+    frame = read_predictions(settings.log_dir, datetime.now(UTC) - _parse_since(since), None)
+    if frame.empty:
+        err.print("no predictions in that range")
+        return
+    con = connect()
+    per_hour = con.execute("""
+        SELECT date_trunc('hour', measured_at) AS hour, count(*) AS predictions,
+               count(label) AS labelled, round(avg(predicted_class), 3) AS activation_rate,
+               round(avg(CASE WHEN label IS NOT NULL THEN (label = predicted_class)::INT END), 3)
+                   AS accuracy
+        FROM frame GROUP BY 1 ORDER BY 1""").df()
+    table = Table(*per_hour.columns)
+    for row in per_hour.itertuples(index=False):
+        table.add_row(*(_cell(v) for v in row))
+    console.print(table)
+
+
+def main() -> None:
+    cli()
+
