@@ -14,7 +14,8 @@ from app import procs
 VENTWATCH = str(Path(sys.executable).parent / "ventwatch")
 
 
-def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(*args: str, env: dict[str, str] | None = None,
+        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([VENTWATCH, *args], capture_output=True, text=True, cwd=cwd,
                           env={**os.environ, "COLUMNS": "200", **(env or {})}, timeout=300)
 
