@@ -72,9 +72,8 @@ class PredictionService:
                 MODEL_VERSION: self.version,
                 SCENARIO: scenario,
             }
-            by_column = np.ascontiguousarray(x.T)  # orjson serialises contiguous arrays only
             for j, name in enumerate(self.names):
-                columns[name] = by_column[j]  # orjson writes NaN (missing reading) as null
+                columns[name] = x[:, j]  # NaN (no value from the sensor) is logged as null
             columns[PREDICTED_CLASS] = predicted
             columns[PROBABILITY] = proba
             columns[LATENCY] = latency

@@ -44,7 +44,8 @@ class Settings(BaseSettings):
     log_enabled: bool = Field(True, description="Write predictions to the log (off only for benchmarks)")
     log_flush_seconds: float = Field(5.0, gt=0, description="Publish staged rows to parquet this often")
     log_fsync_seconds: float = Field(1.0, gt=0, description="fsync the staging file this often")
-    log_segment_max_rows: int = Field(200_000, ge=1)
+    log_segment_max_rows: int = Field(
+        100_000, ge=1, description="Publish a segment early once it holds this many rows")
 
     @field_validator("api_token")
     @classmethod

@@ -143,14 +143,16 @@ def test_two_workers_write_side_by_side(api_factory: procs.ApiFactory) -> None:
     assert total == len(acked)
 
 
-def test_torn_last_line_is_skipped(tmp_path: Path) -> None:
-    """A crash in the middle of a write leaves a partial last line: it was never acknowledged."""
-    writer = staging.SegmentWriter(tmp_path, "labels")
+def test_torn_last_batch_is_dropped(tmp_path: Path) -> None:
+    """A crash in the middle of a write leaves a partial last batch: it was never acknowledged."""
+    writer = staging.SegmentWriter(tmp_path, "labels", LABELS_SCHEMA)
     writer.append({"prediction_id": ["a"], "label": [1], "received_at": 1, "measured_at": [5]}, 1)
     segment = writer.rotate()
     assert segment is not None
+    torn = staging.to_batch({"prediction_id": ["b"], "label": [0], "received_at": 2,
+                             "measured_at": [6]}, 1, LABELS_SCHEMA).serialize().to_pybytes()
     with open(segment.path, "ab") as fh:
-        fh.write(b'{"prediction_id": ["b"], "lab')
+        fh.write(torn[:-7])
     table = staging.read_segment(segment.path, LABELS_SCHEMA)
     assert table.column("prediction_id").to_pylist() == ["a"]
     segment.close()
@@ -158,17 +160,17 @@ def test_torn_last_line_is_skipped(tmp_path: Path) -> None:
 
 def test_publish_twice_does_not_duplicate(tmp_path: Path) -> None:
     """A crash between publishing a segment and deleting it: the rerun rewrites the same files."""
-    writer = staging.SegmentWriter(tmp_path, "labels")
+    writer = staging.SegmentWriter(tmp_path, "labels", LABELS_SCHEMA)
     hours = np.array([0, 1, 2]) * 3_600_000_000 + 1_764_000_000_000_000
     writer.append({"prediction_id": ["a", "b", "c"], "label": [1, 0, 1], "received_at": 1,
                    "measured_at": hours}, 3)
     segment = writer.rotate()
     assert segment is not None
     segment.close()
-    assert staging.publish(segment.path, tmp_path, "labels", LABELS_SCHEMA) == 3
+    assert staging.publish(segment.path, tmp_path, "labels") == 3
     files = sorted((tmp_path / "labels").rglob("*.parquet"))
     assert len(files) == 3  # one per hour partition
-    assert staging.recover(tmp_path, "labels", LABELS_SCHEMA) == 3  # segment still there
+    assert staging.recover(tmp_path, "labels") == 3  # segment still there
     assert sorted((tmp_path / "labels").rglob("*.parquet")) == files
     n = duckdb.sql(f"SELECT count(*) FROM read_parquet('{tmp_path}/labels/**/*.parquet')").fetchall()
     assert n == [(3,)]
@@ -177,15 +179,15 @@ def test_publish_twice_does_not_duplicate(tmp_path: Path) -> None:
 
 def test_live_segment_is_not_recovered(tmp_path: Path) -> None:
     """A segment still locked by a live writer belongs to it, not to the recovery sweep."""
-    writer = staging.SegmentWriter(tmp_path, "labels")
+    writer = staging.SegmentWriter(tmp_path, "labels", LABELS_SCHEMA)
     writer.append({"prediction_id": ["a"], "label": [1], "received_at": 1, "measured_at": [5]}, 1)
-    assert staging.recover(tmp_path, "labels", LABELS_SCHEMA) == 0
+    assert staging.recover(tmp_path, "labels") == 0
     assert len(staging.staged_segments(tmp_path, "labels")) == 1
     # Once the owner is gone (its fd closed, as on process death), recovery takes it.
     segment = writer.rotate()
     assert segment is not None
     segment.close()
-    assert staging.recover(tmp_path, "labels", LABELS_SCHEMA) == 1
+    assert staging.recover(tmp_path, "labels") == 1
 
 
 def test_writer_publishes_in_the_background(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.api.limits import too_large_message
+from app.api.edge import too_large_message
 from app.api.metrics import ApiMetrics
 from app.api.responses import json_response
 from app.schema import FeatureSchema

@@ -17,8 +17,8 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from app.api import errors, wire
-from app.api.limits import BodyLimitMiddleware
-from app.api.metrics import ApiMetrics, HttpMetricsMiddleware
+from app.api.edge import EdgeMiddleware
+from app.api.metrics import ApiMetrics
 from app.api.routes import health, labels, predict
 from app.api.runtime import Runtime, row_getter
 from app.log.writer import LogWriter
@@ -94,7 +94,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(predict.build(models, settings))
     app.include_router(labels.build(models, settings))
     app.include_router(health.router)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, metrics=metrics)
-    app.add_middleware(HttpMetricsMiddleware, metrics=metrics,
+    app.add_middleware(EdgeMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes,
                        paths=frozenset(getattr(r, "path", "") for r in app.routes))
     return app

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from prometheus_client import (
@@ -16,7 +14,6 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
 )
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.schema import FeatureSchema
 
@@ -181,45 +178,3 @@ def prepare_multiprocess_dir(path: Path) -> None:
     for stale in path.glob("*.db"):
         stale.unlink()
     os.environ[MULTIPROC_ENV] = str(path)
-
-
-class HttpMetricsMiddleware:
-    """Pure ASGI middleware: request count, duration and in-flight per route template."""
-
-    def __init__(self, app: ASGIApp, metrics: ApiMetrics, paths: frozenset[str] = frozenset()) -> None:
-        self.app = app
-        self.metrics = metrics
-        # Requests answered before routing (e.g. 413) are labelled by path when it is a
-        # known route; anything else is "unmatched", so labels stay a bounded set.
-        self.paths = paths
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        self.metrics.in_flight.inc()
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            self.metrics.in_flight.dec()
-            route = scope.get("route")
-            path = getattr(route, "path", None) or (
-                scope["path"] if scope["path"] in self.paths else "unmatched")
-            key = (path, scope["method"], status)
-            children = self._children.get(key)
-            if children is None:
-                children = self._children[key] = (
-                    self.metrics.requests.labels(path, scope["method"], str(status)),
-                    self.metrics.duration.labels(path, scope["method"]))
-            children[0].inc()
-            children[1].observe(time.perf_counter() - start)

@@ -6,8 +6,9 @@ fsync, a power loss. Segments are later published as parquet and deleted. Each s
 is held under an exclusive `flock` by its writer: a segment whose lock can be taken
 belongs to a dead process and is recovered by whoever takes it.
 
-Segment format: JSON lines, each line one batch in columnar form
-(`{"column": [values...], ...}`; a scalar stands for a column constant over the batch).
+Segment format: an Arrow IPC stream (the schema message, then one record-batch message
+per append). Numeric columns go from numpy to the file and back without Python objects,
+and a message torn by a crash is detected and dropped (it was never acknowledged).
 """
 
 from __future__ import annotations
@@ -20,18 +21,18 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Mapping
 from pathlib import Path
 
-import orjson
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from app.log.tables import TIME_COLUMNS, TIMESTAMP, Kind, partition_dir, staging_dir
+from app.log.tables import Kind, partition_dir, staging_dir
 
 log = logging.getLogger(__name__)
-SUFFIX = ".jsonl"
+SUFFIX = ".arrows"
 
 
 def new_segment_id() -> str:
@@ -40,7 +41,7 @@ def new_segment_id() -> str:
     return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: pa.Buffer | bytes) -> None:
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
@@ -56,14 +57,15 @@ def _fsync_dir(path: Path) -> None:
 
 
 class Segment:
-    """One open, locked staging file."""
+    """One open, locked staging file, starting with its schema."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, arrow_schema: pa.Schema) -> None:
         self.id = new_segment_id()
         self.path = directory / f"{self.id}{SUFFIX}"
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC,
-                          0o640)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
+        self.fd = os.open(self.path, flags, 0o640)
         fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _write_all(self.fd, arrow_schema.serialize())
         _fsync_dir(directory)  # the file itself must survive a power loss, not only its data
         self.rows = 0
         self.opened = time.monotonic()
@@ -75,21 +77,22 @@ class Segment:
 class SegmentWriter:
     """Appends batches to the current segment; the maintenance thread syncs and rotates it."""
 
-    def __init__(self, log_dir: Path, kind: Kind) -> None:
+    def __init__(self, log_dir: Path, kind: Kind, arrow_schema: pa.Schema) -> None:
         self.kind: Kind = kind
+        self.schema = arrow_schema
         self.directory = staging_dir(log_dir, kind)
         self.directory.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._current: Segment | None = None
         self._dirty = False
 
-    def append(self, columns: dict[str, object], rows: int) -> None:
+    def append(self, columns: Mapping[str, object], rows: int) -> None:
         """Make `rows` records durable against a process kill before returning."""
-        line = orjson.dumps(columns, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+        message = to_batch(columns, rows, self.schema).serialize()
         with self._lock:
             if self._current is None:
-                self._current = Segment(self.directory)
-            _write_all(self._current.fd, line)
+                self._current = Segment(self.directory, self.schema)
+            _write_all(self._current.fd, message)
             self._current.rows += rows
             self._dirty = True
 
@@ -118,58 +121,70 @@ class SegmentWriter:
         return segment
 
 
-def iter_batches(path: Path) -> Iterator[dict[str, object]]:
-    """Complete batches of a segment; a torn last line (crash mid-write) is skipped."""
-    data = path.read_bytes()
-    lines = data.split(b"\n")
-    if lines and lines[-1]:
-        log.warning("%s: dropping an incomplete last line (%d bytes)", path, len(lines[-1]))
-    for number, line in enumerate(lines[:-1], 1):
-        if not line:
-            continue
-        try:
-            yield orjson.loads(line)
-        except orjson.JSONDecodeError:
-            log.error("%s:%d: unreadable batch skipped", path, number)
+def _column(value: object, rows: int, kind: pa.DataType) -> pa.Array:
+    """One column from numpy (fast paths: this runs for every micro-batch), a list or a scalar."""
+    if pa.types.is_timestamp(kind):
+        micros = np.ascontiguousarray(np.broadcast_to(np.asarray(value, np.int64), (rows,)))
+        return pa.Array.from_buffers(kind, rows, [None, pa.py_buffer(micros)])
+    if isinstance(value, np.ndarray):
+        if value.shape != (rows,):
+            value = np.broadcast_to(value, (rows,))
+        if value.dtype.kind == "f":
+            missing = np.isnan(value)
+            if pa.types.is_integer(kind):  # e.g. occupancy, validated whole on the way in
+                return pa.array(np.where(missing, 0, value).astype(np.int64),
+                                mask=missing if missing.any() else None)
+            return pa.array(value, mask=missing if missing.any() else None)
+        return pa.array(value, kind)
+    if isinstance(value, list):
+        return pa.array(value, kind)
+    if value is None:
+        return pa.nulls(rows, kind)
+    return pa.array([value] * rows, kind)
 
 
-def batches_to_table(batches: list[dict[str, object]], arrow_schema: pa.Schema) -> pa.Table:
-    """Columnar batches -> one Arrow table of `arrow_schema` (integers µs -> timestamps).
+def to_batch(columns: Mapping[str, object], rows: int, arrow_schema: pa.Schema) -> pa.RecordBatch:
+    """Columns (numpy arrays, lists, or one scalar for a constant column) -> a record batch.
 
-    Columns are gathered across batches first and converted once: a segment of single
-    readings holds thousands of small batches, and one Arrow conversion per column and
-    batch would cost more than the rest of publishing.
+    Timestamps are integer µs since the epoch; NaN in a numeric column becomes null
+    (a sensor that reported no value).
     """
-    merged: dict[str, list[object]] = {field.name: [] for field in arrow_schema}
-    for batch in batches:
-        n = next((len(v) for v in batch.values() if isinstance(v, list)), 1)
-        for name, values in merged.items():
-            value = batch.get(name)
-            if isinstance(value, list):
-                values.extend(value)
-            else:
-                values.extend([value] * n)
-    arrays = []
-    for field in arrow_schema:
-        if field.name in TIME_COLUMNS:
-            arrays.append(pa.array(merged[field.name], pa.int64()).cast(TIMESTAMP))
-        else:
-            arrays.append(pa.array(merged[field.name], field.type))
-    return pa.Table.from_arrays(arrays, schema=arrow_schema)
+    arrays = [_column(columns[f.name], rows, f.type) for f in arrow_schema]
+    return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema)
 
 
-def read_segment(path: Path, arrow_schema: pa.Schema) -> pa.Table:
-    return batches_to_table(list(iter_batches(path)), arrow_schema)
+def read_segment(path: Path, arrow_schema: pa.Schema | None = None) -> pa.Table:
+    """The complete batches of a segment; a message torn by a crash is dropped.
+
+    `arrow_schema` selects (and orders) columns; it must be part of the segment's schema.
+    """
+    batches = []
+    source = pa.BufferReader(path.read_bytes())
+    try:
+        reader = pa.ipc.open_stream(source)
+    except (pa.ArrowInvalid, OSError):
+        log.warning("%s: no complete schema (crash while creating it); nothing to read", path)
+        return (arrow_schema or pa.schema([])).empty_table()
+    while True:
+        try:
+            batches.append(reader.read_next_batch())
+        except StopIteration:
+            break
+        except (pa.ArrowInvalid, OSError) as exc:
+            log.warning("%s: dropping a torn last batch (%s)", path, exc)
+            break
+    table = pa.Table.from_batches(batches, schema=reader.schema)
+    return table.select(arrow_schema.names) if arrow_schema is not None else table
 
 
-def publish(segment_path: Path, log_dir: Path, kind: Kind, arrow_schema: pa.Schema) -> int:
+def publish(segment_path: Path, log_dir: Path, kind: Kind) -> int:
     """Write a segment's rows as parquet, one file per date/hour partition; returns rows.
 
     File names derive from the segment id, so publishing the same segment twice (a crash
     between publishing and deleting it) rewrites the same files instead of duplicating rows.
     Each file is written under a hidden temporary name, fsynced, then renamed into place.
     """
-    table = read_segment(segment_path, arrow_schema)
+    table = read_segment(segment_path)
     if table.num_rows == 0:
         return 0
     measured = table.column("measured_at")
@@ -209,7 +224,7 @@ def try_lock(path: Path) -> int | None:
     return fd
 
 
-def recover(log_dir: Path, kind: Kind, arrow_schema: pa.Schema) -> int:
+def recover(log_dir: Path, kind: Kind) -> int:
     """Publish and delete segments left by dead processes; returns recovered rows."""
     directory = staging_dir(log_dir, kind)
     if not directory.is_dir():
@@ -220,7 +235,7 @@ def recover(log_dir: Path, kind: Kind, arrow_schema: pa.Schema) -> int:
         if fd is None:
             continue
         try:
-            rows = publish(path, log_dir, kind, arrow_schema)
+            rows = publish(path, log_dir, kind)
             path.unlink()
             total += rows
             if rows:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pyarrow as pa
@@ -38,22 +38,26 @@ class LogWriter:
             "labels": arrow_schema("labels", schema),
         }
         self._writers: dict[Kind, staging.SegmentWriter] = {
-            kind: staging.SegmentWriter(self.log_dir, kind) for kind in self._schemas
+            kind: staging.SegmentWriter(self.log_dir, kind, s) for kind, s in self._schemas.items()
         }
         self._publish_lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def recover(self) -> dict[Kind, int]:
         """Publish segments left behind by crashed processes (call at start-up)."""
-        return {kind: staging.recover(self.log_dir, kind, s) for kind, s in self._schemas.items()}
+        return {kind: staging.recover(self.log_dir, kind) for kind in self._schemas}
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="ventwatch-log", daemon=True)
         self._thread.start()
 
-    def append(self, kind: Kind, columns: dict[str, object], rows: int) -> None:
-        self._writers[kind].append(columns, rows)
+    def append(self, kind: Kind, columns: Mapping[str, object], rows: int) -> None:
+        writer = self._writers[kind]
+        writer.append(columns, rows)
+        if writer.rows >= self.max_rows:
+            self._wake.set()  # publish now: bounds segment size, publish time and memory
 
     def flush(self) -> int:
         """Publish everything staged by this process now; returns rows published."""
@@ -64,7 +68,7 @@ class LogWriter:
                 if segment is None:
                     continue
                 try:
-                    total += staging.publish(segment.path, self.log_dir, kind, self._schemas[kind])
+                    total += staging.publish(segment.path, self.log_dir, kind)
                     segment.path.unlink()
                 except BaseException as exc:
                     # The segment stays on disk; its lock is released below, so the next
@@ -79,13 +83,18 @@ class LogWriter:
     def close(self) -> None:
         """Stop the thread and publish what is staged (graceful shutdown)."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
         self.flush()
 
     def _run(self) -> None:
         last_flush = time.monotonic()
-        while not self._stop.wait(self.fsync_seconds):
+        while not self._stop.is_set():
+            self._wake.wait(self.fsync_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
             try:
                 for writer in self._writers.values():
                     writer.sync()
