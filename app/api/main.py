@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 # thread start-up on every small call costs more than it saves. Set before sklearn loads.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import pyarrow as pa
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
@@ -48,6 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Arrow's default allocator (mimalloc) keeps what log publishing freed: ~40 MB
+        # more resident memory under batch load than the system allocator, for no gain.
+        pa.set_memory_pool(pa.system_memory_pool())
         bundle = ModelBundle.load(settings.model_dir)
         if bundle.version != light.version:
             raise RuntimeError(f"{settings.model_dir} changed while starting; restart the API")

@@ -21,12 +21,12 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from app.log.tables import Kind, partition_dir, staging_dir
@@ -153,28 +153,75 @@ def to_batch(columns: Mapping[str, object], rows: int, arrow_schema: pa.Schema) 
     return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema)
 
 
-def read_segment(path: Path, arrow_schema: pa.Schema | None = None) -> pa.Table:
-    """The complete batches of a segment; a message torn by a crash is dropped.
-
-    `arrow_schema` selects (and orders) columns; it must be part of the segment's schema.
-    """
-    batches = []
-    source = pa.BufferReader(path.read_bytes())
-    try:
-        reader = pa.ipc.open_stream(source)
-    except (pa.ArrowInvalid, OSError):
-        log.warning("%s: no complete schema (crash while creating it); nothing to read", path)
-        return (arrow_schema or pa.schema([])).empty_table()
-    while True:
+def iter_batches(path: Path) -> Iterator[pa.RecordBatch]:
+    """The complete batches of a segment, streamed; a message torn by a crash is dropped."""
+    with pa.OSFile(str(path), "rb") as source:
         try:
-            batches.append(reader.read_next_batch())
-        except StopIteration:
-            break
-        except (pa.ArrowInvalid, OSError) as exc:
-            log.warning("%s: dropping a torn last batch (%s)", path, exc)
-            break
-    table = pa.Table.from_batches(batches, schema=reader.schema)
-    return table.select(arrow_schema.names) if arrow_schema is not None else table
+            reader = pa.ipc.open_stream(source)
+        except (pa.ArrowInvalid, OSError):
+            log.warning("%s: no complete schema (crash while creating it); nothing to read", path)
+            return
+        while True:
+            try:
+                yield reader.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowInvalid, OSError) as exc:
+                log.warning("%s: dropping a torn last batch (%s)", path, exc)
+                return
+
+
+def read_segment(path: Path, arrow_schema: pa.Schema) -> pa.Table:
+    """A whole segment as one table with the columns of `arrow_schema` (for lookups)."""
+    batches = [b.select(arrow_schema.names) for b in iter_batches(path)]
+    return pa.Table.from_batches(batches, schema=arrow_schema)
+
+
+_US_PER_HOUR = 3_600_000_000
+# Rows buffered per partition before a row group is written: bounds publishing memory
+# (~10 MB) whatever the segment size, and keeps row groups large enough to scan well.
+ROW_GROUP_ROWS = 16_384
+
+
+class _PartitionFile:
+    """One parquet file being written under a hidden name, renamed into place on close."""
+
+    def __init__(self, log_dir: Path, kind: Kind, hour: int, name: str, schema: pa.Schema) -> None:
+        slot = datetime.fromtimestamp(hour * 3600, UTC)
+        self.directory = partition_dir(log_dir, kind, slot.strftime("%Y-%m-%d"), slot.hour)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.final = self.directory / name
+        self.tmp = self.directory / f".{name}.tmp"
+        self.writer = pq.ParquetWriter(self.tmp, schema, compression="zstd")
+        self.pending: list[pa.RecordBatch] = []
+        self.pending_rows = 0
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        self.pending.append(batch)
+        self.pending_rows += batch.num_rows
+        if self.pending_rows >= ROW_GROUP_ROWS:
+            self._write_row_group()
+
+    def _write_row_group(self) -> None:
+        if not self.pending:
+            return
+        table = pa.Table.from_batches(self.pending)
+        # Sorted by measurement time: row-group statistics then prune time-range reads.
+        self.writer.write_table(table.sort_by("measured_at"))
+        self.pending, self.pending_rows = [], 0
+
+    def close(self) -> None:
+        self._write_row_group()
+        self.writer.close()
+        with open(self.tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(self.tmp, self.final)
+        _fsync_dir(self.directory)
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.close()
+        self.tmp.unlink(missing_ok=True)
 
 
 def publish(segment_path: Path, log_dir: Path, kind: Kind) -> int:
@@ -183,28 +230,31 @@ def publish(segment_path: Path, log_dir: Path, kind: Kind) -> int:
     File names derive from the segment id, so publishing the same segment twice (a crash
     between publishing and deleting it) rewrites the same files instead of duplicating rows.
     Each file is written under a hidden temporary name, fsynced, then renamed into place.
+    The segment is streamed batch by batch, so memory stays bounded.
     """
-    table = read_segment(segment_path)
-    if table.num_rows == 0:
-        return 0
-    measured = table.column("measured_at")
-    dates = pc.strftime(measured, format="%Y-%m-%d")
-    hours = pc.hour(measured)
-    keys = pc.binary_join_element_wise(dates, pc.cast(hours, pa.string()), "|")
     name = f"part-{segment_path.stem}.parquet"
-    for key in pc.unique(keys).to_pylist():
-        date, hour = key.split("|")
-        part = table.filter(pc.equal(keys, key))
-        part = part.take(pc.sort_indices(part, sort_keys=[("measured_at", "ascending")]))
-        directory = partition_dir(log_dir, kind, date, int(hour))
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / f".{name}.tmp"
-        pq.write_table(part, tmp, compression="zstd")
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, directory / name)
-        _fsync_dir(directory)
-    return table.num_rows
+    files: dict[int, _PartitionFile] = {}
+    rows = 0
+    try:
+        for batch in iter_batches(segment_path):
+            if batch.num_rows == 0:
+                continue
+            micros = batch.column("measured_at").to_numpy().view(np.int64)
+            hours = micros // _US_PER_HOUR
+            distinct = np.unique(hours).tolist()
+            for hour in distinct:
+                part = batch if len(distinct) == 1 else batch.filter(pa.array(hours == hour))
+                if hour not in files:
+                    files[hour] = _PartitionFile(log_dir, kind, hour, name, batch.schema)
+                files[hour].add(part)
+            rows += batch.num_rows
+        for f in files.values():
+            f.close()
+    except BaseException:
+        for f in files.values():
+            f.abort()
+        raise
+    return rows
 
 
 def try_lock(path: Path) -> int | None:
