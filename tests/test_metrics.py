@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Histogram
 
 from app import procs
-from app.api.metrics import HistogramBuffer
+from app.api.metrics import FeatureHistograms, HistogramBuffer
 from tests.conftest import require
 
 
@@ -48,3 +48,31 @@ def test_exposition_passes_promtool(api: procs.Server) -> None:
     assert lint.returncode == 0, lint.stdout + lint.stderr
     # Per-feature input histograms carry the schema's buckets.
     assert 'ventwatch_input_co2_ppm_bucket{le="+Inf"} 1.0' in text
+
+
+def test_feature_histograms_match_observe_per_feature() -> None:
+    rng = np.random.default_rng(2)
+    x = np.column_stack([rng.normal(800, 300, 500), rng.uniform(0, 30, 500).round()])
+    x[::7, 0] = np.nan
+    x[::11, 1] = np.nan
+    bounds = [(400.0, 800.0, 1200.0), (0.0, 5.0, 10.0, 20.0)]
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    from prometheus_client import Counter
+
+    hists = [Histogram(f"f{j}", "x", buckets=b, registry=ours) for j, b in enumerate(bounds)]
+    missing = Counter("missing", "x", ["feature"], registry=ours)
+    refs = [Histogram(f"f{j}", "x", buckets=b, registry=theirs) for j, b in enumerate(bounds)]
+    features = FeatureHistograms(hists, [missing.labels("f0"), missing.labels("f1")])
+    features.add(x[:200])
+    features.add(x[200:])
+    features.flush()
+    for j, ref in enumerate(refs):
+        for v in x[:, j][~np.isnan(x[:, j])]:
+            ref.observe(float(v))
+        for le in [*map(str, bounds[j]), "+Inf"]:
+            assert ours.get_sample_value(f"f{j}_bucket", {"le": le}) == \
+                theirs.get_sample_value(f"f{j}_bucket", {"le": le}), (j, le)
+        assert ours.get_sample_value(f"f{j}_sum") == pytest.approx(
+            theirs.get_sample_value(f"f{j}_sum"))
+        assert ours.get_sample_value("missing_total", {"feature": f"f{j}"}) == \
+            int(np.isnan(x[:, j]).sum())

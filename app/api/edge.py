@@ -11,7 +11,6 @@ exception handler.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -41,7 +40,6 @@ class EdgeMiddleware:
         # Requests answered before routing (e.g. 413) are labelled by path when it is a
         # known route; anything else is "unmatched", so labels stay a bounded set.
         self.paths = paths
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,19 +56,26 @@ class EdgeMiddleware:
 
         self.metrics.in_flight.inc()
         try:
-            if self._declared_too_large(scope):
+            declared = self._content_length(scope)
+            if declared is not None and declared > self.max_bytes:
                 await self._reject(scope, receive, send_wrapper)
-            else:
+            elif declared is None:  # chunked: count while it streams in
                 await self.app(scope, self._limited(receive), send_wrapper)
+            else:  # the server never delivers more than the declared length
+                await self.app(scope, receive, send_wrapper)
         finally:
             self.metrics.in_flight.dec()
-            self._observe(scope, status, time.perf_counter() - start)
+            route = scope.get("route")
+            path = getattr(route, "path", None) or (
+                scope["path"] if scope["path"] in self.paths else "unmatched")
+            self.metrics.observe_request(path, scope["method"], status, time.perf_counter() - start)
 
-    def _declared_too_large(self, scope: Scope) -> bool:
+    @staticmethod
+    def _content_length(scope: Scope) -> int | None:
         for name, value in scope["headers"]:
             if name == b"content-length":
-                return value.isdigit() and int(value) > self.max_bytes
-        return False
+                return int(value) if value.isdigit() else None
+        return None
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.metrics.rejected_by["body_too_large"].inc()
@@ -95,16 +100,3 @@ class EdgeMiddleware:
             return message
 
         return limited_receive
-
-    def _observe(self, scope: Scope, status: int, seconds: float) -> None:
-        route = scope.get("route")
-        path = getattr(route, "path", None) or (
-            scope["path"] if scope["path"] in self.paths else "unmatched")
-        key = (path, scope["method"], status)
-        children = self._children.get(key)
-        if children is None:
-            children = self._children[key] = (
-                self.metrics.requests.labels(path, scope["method"], str(status)),
-                self.metrics.duration.labels(path, scope["method"]))
-        children[0].inc()
-        children[1].observe(seconds)

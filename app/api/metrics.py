@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from prometheus_client import (
@@ -35,13 +36,14 @@ disable_created_metrics()
 
 
 class HistogramBuffer:
-    """Observations of one histogram counted with numpy and handed over in bulk.
+    """Observations of one histogram child, counted here and handed over in bulk.
 
-    prometheus_client only offers `observe(one_value)`, ~1 µs each: a 1,000-row batch
-    with ten histograms would spend 10 ms there, and even a micro-batch of 10 readings
-    would pay more for its histograms than for the model call. Counts accumulate here and
-    `flush()` adds them to the histogram's own bucket values (the mmap-backed ones in
-    multi-process mode), so exposition, merging and naming stay prometheus_client's.
+    prometheus_client only offers `observe(one_value)`, ~1-2 µs each: a 1,000-row batch
+    with ten histograms would spend 10 ms there, and on single readings the metric calls
+    cost more than the rest of the request handling we add. Values accumulate here (numpy
+    counts, or a plain list for one value per request) and `flush()` adds them to the
+    histogram's own bucket values — the mmap-backed ones in multi-process mode — so
+    exposition, merging and naming stay prometheus_client's.
     tests/test_metrics.py checks the result against `observe`.
     """
 
@@ -50,6 +52,7 @@ class HistogramBuffer:
         self.bounds = np.asarray(histogram._upper_bounds, dtype=np.float64)
         self.counts = np.zeros(len(self.bounds), dtype=np.int64)
         self.total = 0.0
+        self.values: list[float] = []
 
     def add(self, values: np.ndarray) -> None:
         if values.dtype.kind == "f":
@@ -60,13 +63,72 @@ class HistogramBuffer:
                                    minlength=len(self.bounds))
         self.total += float(values.sum())
 
+    def add_counts(self, counts: np.ndarray, total: float) -> None:
+        self.counts += counts
+        self.total += total
+
     def flush(self) -> None:
+        if self.values:
+            values, self.values = self.values, []
+            self.add(np.asarray(values))
+        if not self.counts.any():
+            return
         for i in np.flatnonzero(self.counts):
             self.histogram._buckets[i].inc(float(self.counts[i]))
-        if self.counts.any():
-            self.histogram._sum.inc(self.total)
+        self.histogram._sum.inc(self.total)
         self.counts[:] = 0
         self.total = 0.0
+
+
+class CounterBuffer:
+    """Increments of one counter child, added to it at flush time."""
+
+    def __init__(self, counter: Counter) -> None:
+        self.counter = counter
+        self.pending = 0
+
+    def flush(self) -> None:
+        if self.pending:
+            pending, self.pending = self.pending, 0
+            self.counter.inc(pending)
+
+
+class FeatureHistograms:
+    """All input histograms of a batch of readings with a handful of numpy calls.
+
+    Each feature has its own buckets; bucket indices are found per column, then offset
+    into one shared index space so that a single `bincount` counts every feature, with
+    NaN (no value from the sensor) sent to a separate slot and counted as missing.
+    """
+
+    def __init__(self, histograms: list[Histogram], missing: list[Any]) -> None:
+        self.buffers = [HistogramBuffer(h) for h in histograms]
+        self.missing = missing
+        sizes = [len(b.bounds) for b in self.buffers]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)])
+        self.trash = int(self.offsets[-1])
+        self.missing_counts = np.zeros(len(self.buffers), dtype=np.int64)
+
+    def add(self, x: np.ndarray) -> None:
+        nan = np.isnan(x)
+        index = np.empty(x.shape, dtype=np.int64)
+        for j, buffer in enumerate(self.buffers):
+            index[:, j] = np.searchsorted(buffer.bounds, x[:, j], side="left")
+        index += self.offsets[:-1]
+        if nan.any():
+            index[nan] = self.trash
+            self.missing_counts += nan.sum(axis=0)
+        counts = np.bincount(index.ravel(), minlength=self.trash + 1)
+        sums = np.nansum(x, axis=0)
+        for j, buffer in enumerate(self.buffers):
+            buffer.add_counts(counts[self.offsets[j]:self.offsets[j + 1]], float(sums[j]))
+
+    def flush(self) -> None:
+        for buffer in self.buffers:
+            buffer.flush()
+        for j in np.flatnonzero(self.missing_counts):
+            self.missing[j].inc(int(self.missing_counts[j]))
+        self.missing_counts[:] = 0
 
 
 def metric_name(feature: str) -> str:
@@ -130,46 +192,66 @@ class ApiMetrics:
         # Children looked up once (labels() costs a lock and a dict lookup per call); they
         # also export zeros from the start, so rate() and alerts work before the first event.
         self.rejected_by = {reason: self.rejected.labels(reason) for reason in REJECT_REASONS}
-        self.missing_by_feature = {f.name: self.missing.labels(f.name) for f in schema.features}
         self.log_errors_by = {kind: self.log_errors.labels(kind) for kind in ("predictions", "labels")}
         self.log_rows_by = {kind: self.log_rows.labels(kind) for kind in ("predictions", "labels")}
-        self._lock = threading.Lock()
-        self._version = ""
-        self._inputs = {name: HistogramBuffer(h) for name, h in self.inputs.items()}
+        self._lock = threading.Lock()  # batches are scored on worker threads too
+        self._features = FeatureHistograms(
+            list(self.inputs.values()), [self.missing.labels(f.name) for f in schema.features])
         self._batch_rows = HistogramBuffer(self.batch_rows)
-        self._probability: HistogramBuffer | None = None
-        self._buffers: list[HistogramBuffer] = [self._batch_rows, *self._inputs.values()]
+        self._by_version: dict[str, tuple[HistogramBuffer, CounterBuffer, CounterBuffer]] = {}
+        # Per request (event loop only): (route, method, status) -> count, (route, method) -> durations.
+        self._requests: dict[tuple[str, str, int], CounterBuffer] = {}
+        self._durations: dict[tuple[str, str], HistogramBuffer] = {}
 
     def observe_predictions(self, model_version: str, predicted: np.ndarray,
                             proba: np.ndarray, features: np.ndarray,
                             names: list[str]) -> None:
-        """Record a scored batch; histogram counts become visible at the next `flush()`."""
+        """Record a scored batch; counts become visible at the next `flush()`."""
         n = len(predicted)
         positives = int(predicted.sum())
         with self._lock:
-            if model_version != self._version:
-                self._version = model_version
-                self._probability = HistogramBuffer(self.probability.labels(model_version))
-                self._buffers = [self._batch_rows, self._probability, *self._inputs.values()]
-            if positives:
-                self.predictions.labels(model_version, "1").inc(positives)
-                self.activations.labels(model_version).inc(positives)
-            if n - positives:
-                self.predictions.labels(model_version, "0").inc(n - positives)
-            self._probability.add(proba)  # type: ignore[union-attr]
-            self._batch_rows.add(np.array([n]))
-            missing = np.isnan(features)
-            for j, name in enumerate(names):
-                column = features[:, j]
-                self._inputs[name].add(column)
-                if missing[:, j].any():
-                    self.missing_by_feature[name].inc(int(missing[:, j].sum()))
+            buffers = self._by_version.get(model_version)
+            if buffers is None:
+                buffers = self._by_version[model_version] = (
+                    HistogramBuffer(self.probability.labels(model_version)),
+                    CounterBuffer(self.predictions.labels(model_version, "1")),
+                    CounterBuffer(self.predictions.labels(model_version, "0")))
+                self.activations.labels(model_version)
+            probability, activate, idle = buffers
+            activate.pending += positives
+            idle.pending += n - positives
+            probability.add(proba)
+            self._batch_rows.values.append(n)
+            self._features.add(features)
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One HTTP request (called on the event loop by the edge middleware)."""
+        key = (route, method, status)
+        counter = self._requests.get(key)
+        if counter is None:
+            counter = self._requests[key] = CounterBuffer(self.requests.labels(route, method, str(status)))
+        counter.pending += 1
+        durations = self._durations.get((route, method))
+        if durations is None:
+            durations = self._durations[(route, method)] = HistogramBuffer(
+                self.duration.labels(route, method))
+        durations.values.append(seconds)
 
     def flush(self) -> None:
-        """Hand buffered histogram counts to prometheus_client (before a scrape, and every second)."""
+        """Hand buffered observations to prometheus_client (before a scrape, and every second)."""
         with self._lock:
-            for buffer in self._buffers:
-                buffer.flush()
+            self._features.flush()
+            self._batch_rows.flush()
+            for version, (probability, activate, idle) in self._by_version.items():
+                if activate.pending:
+                    self.activations.labels(version).inc(activate.pending)
+                probability.flush()
+                activate.flush()
+                idle.flush()
+        for counter in list(self._requests.values()):
+            counter.flush()
+        for durations in list(self._durations.values()):
+            durations.flush()
 
 
 def prepare_multiprocess_dir(path: Path) -> None:

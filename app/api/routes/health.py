@@ -44,7 +44,8 @@ async def model(runtime: RuntimeDep) -> Response:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def metrics(runtime: RuntimeDep) -> Response:
+async def metrics(runtime: RuntimeDep) -> Response:
+    # On the event loop, where request metrics are buffered: flushing there needs no lock.
     runtime.metrics.flush()
     if os.environ.get(MULTIPROC_ENV):
         # Several workers: merge every worker's shard, as prometheus_client documents.
