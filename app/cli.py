@@ -10,21 +10,38 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from app.settings import get_settings
+from app.durations import parse_duration
+from app.settings import Settings, get_settings
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="ventwatch: serve, log and monitor an indoor air-quality ventilation model.")
 log_cli = typer.Typer(no_args_is_help=True, help="Read the prediction and label logs.")
 cli.add_typer(log_cli, name="log")
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _setup_logging(level: str = "INFO") -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _settings_with(**options: object) -> Settings:
+    """Settings with command-line options applied as VENTWATCH_* variables.
+
+    Through the environment, so that worker processes started by uvicorn read the same.
+    """
+    for name, value in options.items():
+        if value is not None:
+            os.environ[f"VENTWATCH_{name}"] = str(value)
+    get_settings.cache_clear()
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        raise _fail(str(exc)) from exc
 
 
 def _fail(message: str) -> typer.Exit:
@@ -82,12 +99,7 @@ def serve(
     from app.api.metrics import prepare_multiprocess_dir
     from app.model.bundle import BundleError, ModelBundle
 
-    # Options become environment variables so every worker process reads the same settings.
-    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
-        if value is not None:
-            os.environ[f"VENTWATCH_{name}"] = str(value)
-    get_settings.cache_clear()
-    settings = get_settings()
+    settings = _settings_with(HOST=host, PORT=port, WORKERS=workers)
     try:
         ModelBundle.load(settings.model_dir, with_model=False)
     except BundleError as exc:
@@ -98,6 +110,75 @@ def serve(
     uvicorn.run("app.api.main:create_app", factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, access_log=False, log_level=log_level,
                 timeout_graceful_shutdown=10)
+
+
+@cli.command()
+def snapshots(
+    once: Annotated[bool, typer.Option("--once", help="One run, then exit (non-zero on failure)")] = False,
+    every: Annotated[str | None,
+                     typer.Option(help="Run interval, e.g. 30s [default: VENTWATCH_SNAPSHOT_EVERY]")] = None,
+    port: Annotated[int | None, typer.Option(help="/metrics port [default: VENTWATCH_SNAPSHOT_PORT]")] = None,
+) -> None:
+    """Turn closed windows of the log into Evidently snapshots; serve their metrics on /metrics."""
+    from app.model.bundle import BundleError
+
+    _setup_logging()
+    settings = _settings_with(SNAPSHOT_EVERY=every, SNAPSHOT_PORT=port)
+    try:
+        if once:
+            from app.snapshots.service import run_once
+
+            result = run_once(settings)
+            console.print(f"{len(result.written)} windows and {len(result.rolled_up)} roll-ups "
+                          f"snapshotted, {result.demoted} demoted to lean, {result.pending} "
+                          f"windows still open — {result.seconds:.2f} s")
+            return
+        from app.snapshots.service import serve as serve_snapshots
+
+        serve_snapshots(settings)
+    except BundleError as exc:
+        raise _fail(str(exc)) from exc
+
+
+@cli.command()
+def ui(
+    host: Annotated[str | None, typer.Option(help="Bind address [default: VENTWATCH_UI_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: VENTWATCH_UI_PORT]")] = None,
+) -> None:
+    """Run the Evidently UI on the workspace (telemetry off; VENTWATCH_UI_SECRET guards writes)."""
+    settings = get_settings()
+    settings.workspace_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "DO_NOT_TRACK": "1"}
+    if settings.ui_secret is not None:
+        env["EVIDENTLY_SECRET"] = settings.ui_secret.get_secret_value()  # not in argv: ps shows argv
+    executable = Path(sys.executable).parent / "evidently"
+    args = [str(executable), "ui", "--workspace", str(settings.workspace_dir),
+            "--host", host or settings.ui_host, "--port", str(port or settings.ui_port)]
+    os.execve(args[0], args, env)
+
+
+@cli.command()
+def report(
+    start: Annotated[str | None, typer.Option(help="Range start (ISO 8601) [default: latest window]")] = None,
+    end: Annotated[str | None, typer.Option(help="Range end, exclusive (ISO 8601)")] = None,
+) -> None:
+    """Write reports/data_drift_report.html and reports/classification_report.html."""
+    from app.snapshots.html import write_reports
+
+    _setup_logging("WARNING")
+    t_start, t_end = _parse_time(start, None), _parse_time(end, None)
+    if (t_start is None) != (t_end is None):
+        raise _fail("give both --start and --end, or neither (latest window)")
+    try:
+        written = write_reports(get_settings(), t_start, t_end)
+    except LookupError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"window {written.window.start.isoformat()} → {written.window.end.isoformat()}: "
+                  f"{written.rows} rows, {written.labelled} labelled")
+    for path in written.files:
+        console.print(f"wrote {path}")
+    if len(written.files) == 1:
+        console.print("no classification report: too few labelled rows in that window")
 
 
 def _cell(value: object) -> str:
@@ -117,11 +198,10 @@ def _parse_time(value: str | None, default: datetime | None) -> datetime | None:
 
 
 def _parse_since(value: str) -> timedelta:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    try:
-        return timedelta(seconds=float(value[:-1]) * units[value[-1]])
-    except (KeyError, ValueError) as exc:
-        raise _fail(f"--since {value!r}: use a number and a unit, e.g. 30m, 6h, 7d") from exc
+    parsed = parse_duration(value)
+    if not isinstance(parsed, timedelta):
+        raise _fail(f"--since {value!r}: use a number and a unit, e.g. 30m, 6h, 7d")
+    return parsed
 
 
 @log_cli.command("show")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.durations import Duration
 
 # Values people paste from tutorials; a token equal to one of them protects nothing.
 _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "admin", "token", "test"}
@@ -46,6 +49,37 @@ class Settings(BaseSettings):
     log_fsync_seconds: float = Field(1.0, gt=0, description="fsync the staging file this often")
     log_segment_max_rows: int = Field(
         100_000, ge=1, description="Publish a segment early once it holds this many rows")
+
+    # Snapshot job.
+    snapshot_window: Duration = Field(timedelta(hours=1), description="Window length of measured_at")
+    snapshot_lateness: Duration = Field(
+        timedelta(seconds=60), description="A window closes this long after its end")
+    snapshot_every: Duration = Field(timedelta(seconds=30), description="Service run interval")
+    snapshot_host: str = "127.0.0.1"
+    snapshot_port: int = Field(8002, ge=1, le=65535, description="Snapshot service /metrics")
+    snapshot_max_rows: int = Field(
+        100_000, ge=1000, description="Rows Evidently sees per window; a seeded sample above")
+    snapshot_full_windows: int = Field(
+        24, ge=0, description="Most recent windows kept with full report pages")
+    snapshot_max_full_alerting: int = Field(
+        48, ge=0, description="Older alerting windows also kept in full, at most this many")
+    snapshot_rollup_after: Duration = Field(
+        timedelta(days=7), description="Windows older than this are rolled up per period")
+    snapshot_rollup_period: Duration = Field(timedelta(days=1), description="Roll-up period")
+    snapshot_min_labelled: int = Field(30, ge=1, description="Labelled rows needed for quality")
+    drift_share_threshold: float = Field(
+        0.3, gt=0, le=1, description="Dataset drift: share of drifted features at or above this")
+    drift_quantile: float = Field(0.99, gt=0, le=1, description="Calibration quantile")
+    drift_margin: float = Field(1.25, ge=1, description="Calibrated threshold multiplier")
+    max_missing_share: float = Field(
+        0.1, ge=0, le=1, description="Per-feature share of missing values tolerated in a window")
+    accuracy_floor: float = Field(0.85, ge=0, le=1)
+    f1_floor: float = Field(0.75, ge=0, le=1)
+
+    # Evidently UI.
+    ui_host: str = "127.0.0.1"
+    ui_port: int = Field(8001, ge=1, le=65535)
+    ui_secret: SecretStr | None = Field(None, description="Required for writes through the UI API")
 
     @field_validator("api_token")
     @classmethod

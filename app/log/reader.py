@@ -56,7 +56,7 @@ def connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _files_sql(files: list[Path]) -> str:
+def files_sql(files: list[Path]) -> str:
     quoted = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
     return f"read_parquet([{quoted}], hive_partitioning = false, union_by_name = true)"
 
@@ -90,11 +90,11 @@ def read_predictions(log_dir: Path, start: datetime | None = None, end: datetime
     label_files = partition_files(log_dir, "labels", start, end) if with_labels else []
     if label_files:
         query = f"""
-            WITH p AS (SELECT * FROM {_files_sql(pred_files)} {cond}),
+            WITH p AS (SELECT * FROM {files_sql(pred_files)} {cond}),
             l AS (
                 SELECT {PREDICTION_ID}, arg_min({LABEL}, {RECEIVED_AT}) AS {LABEL},
                        min({RECEIVED_AT}) AS {LABELLED_AT}
-                FROM {_files_sql(label_files)} GROUP BY {PREDICTION_ID}
+                FROM {files_sql(label_files)} GROUP BY {PREDICTION_ID}
             )
             SELECT p.*, l.{LABEL}, l.{LABELLED_AT}
             FROM p LEFT JOIN l USING ({PREDICTION_ID})
@@ -102,7 +102,7 @@ def read_predictions(log_dir: Path, start: datetime | None = None, end: datetime
     else:
         extra = (f", CAST(NULL AS BIGINT) AS {LABEL}, CAST(NULL AS TIMESTAMPTZ) AS {LABELLED_AT}"
                  if with_labels else "")
-        query = (f"SELECT *{extra} FROM {_files_sql(pred_files)} {cond} "
+        query = (f"SELECT *{extra} FROM {files_sql(pred_files)} {cond} "
                  f"ORDER BY {MEASURED_AT}, {PREDICTION_ID}")
     if limit is not None:
         query += f" LIMIT {int(limit)}"

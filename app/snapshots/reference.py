@@ -1,0 +1,107 @@
+"""Seasonality-aware reference data and drift thresholds calibrated on it.
+
+Indoor air follows the working day: compared with an all-day reference, every night
+window "drifts" (no people, low CO2), and every office hour too. So each window is
+compared with reference rows from the same hours of the day (±1 h) on the same kind of
+day (weekday or weekend), falling back to any day, then to the whole reference, when
+that leaves too few rows.
+
+Even then, one hour of one day is a narrow slice: its weather, attendance and ventilation
+differ from the pooled days of the reference, so a drift distance of zero is never seen.
+How far apart clean days normally are is measured on the reference itself: each
+reference day's hour is scored against the other days (leave-one-day-out), and a
+feature's threshold is a high quantile of those scores times a margin. Clean windows then
+rarely alarm, while faults that clean days never produce (a stuck sensor, a unit error,
+an offset where the signal is quiet) are flagged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from app.snapshots.windows import Window
+
+# Evidently's normed Wasserstein distance: W1(reference, current) / std(reference).
+DRIFT_METHOD = "wasserstein"
+
+
+def drift_score(reference: np.ndarray, current: np.ndarray) -> float:
+    """The same number Evidently's `ValueDrift(method="wasserstein")` reports."""
+    reference = reference[np.isfinite(reference)]
+    current = current[np.isfinite(current)]
+    if len(reference) == 0 or len(current) == 0:
+        return float("nan")
+    norm = max(float(np.std(reference)), 0.001)
+    return float(stats.wasserstein_distance(reference, current) / norm)
+
+
+@dataclass
+class SeasonalReference:
+    """The bundle's reference sample, sliced by time of day and kind of day."""
+
+    frame: pd.DataFrame
+    min_rows: int = 200
+    _hour: np.ndarray = field(init=False, repr=False)
+    _weekday: np.ndarray = field(init=False, repr=False)
+    _day: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        ts = pd.DatetimeIndex(self.frame["measured_at"]).tz_convert("UTC")
+        self._hour = np.asarray(ts.hour)
+        self._weekday = np.asarray(ts.dayofweek < 5)
+        self._day = np.asarray(ts.normalize().asi8)
+
+    def _hours_of(self, window: Window) -> set[int]:
+        if window.length >= timedelta(days=1):
+            return set(range(24))
+        last = window.end - timedelta(microseconds=1)
+        hours = {window.start.hour, last.hour}
+        span = window.start.hour
+        while span != last.hour:
+            span = (span + 1) % 24
+            hours.add(span)
+        return {(h + d) % 24 for h in hours for d in (-1, 0, 1)}
+
+    def mask_for(self, window: Window) -> tuple[np.ndarray, str]:
+        """Rows to compare `window` with, and which rule chose them."""
+        in_hours = np.isin(self._hour, list(self._hours_of(window)))
+        same_kind = self._weekday == (window.start.weekday() < 5)
+        for mask, rule in ((in_hours & same_kind, "same hours, same kind of day"),
+                           (in_hours, "same hours, any day"),
+                           (np.ones(len(self.frame), bool), "whole reference")):
+            if mask.sum() >= self.min_rows:
+                return mask, rule
+        return np.ones(len(self.frame), bool), "whole reference"
+
+    def for_window(self, window: Window) -> tuple[pd.DataFrame, str]:
+        mask, rule = self.mask_for(window)
+        return self.frame[mask], rule
+
+    def calibrate(self, columns: list[str], quantile: float = 0.99, margin: float = 1.25,
+                  floor: float = 0.1, min_window_rows: int = 10) -> dict[str, float]:
+        """Per-column drift threshold from leave-one-day-out scores of hourly reference windows."""
+        scores: dict[str, list[float]] = {c: [] for c in columns}
+        values = {c: self.frame[c].to_numpy(dtype=np.float64) for c in columns}
+        for day in np.unique(self._day):
+            on_day = self._day == day
+            for hour in np.unique(self._hour[on_day]):
+                current = on_day & (self._hour == hour)
+                if current.sum() < min_window_rows:
+                    continue
+                neighbours = np.isin(self._hour, [(hour + d) % 24 for d in (-1, 0, 1)])
+                rest = neighbours & (self._weekday == self._weekday[current][0]) & ~on_day
+                if rest.sum() < self.min_rows:
+                    rest = neighbours & ~on_day
+                if rest.sum() < self.min_rows:
+                    continue
+                for c in columns:
+                    score = drift_score(values[c][rest], values[c][current])
+                    if np.isfinite(score):
+                        scores[c].append(score)
+        return {c: round(max(floor, float(np.quantile(s, quantile)) * margin) if s else floor, 4)
+                for c, s in scores.items()}
