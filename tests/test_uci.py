@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 import numpy as np
 import pytest
@@ -10,7 +12,9 @@ from app import procs
 from app.data import uci
 from app.log.reader import read_predictions
 from app.model.bundle import ModelBundle
+from app.snapshots.job import SnapshotJob
 from tests.conftest import UCI_DIR, require
+from tests.snapshot_helpers import job_settings
 
 
 def test_loader_handles_the_file_quirks() -> None:
@@ -70,3 +74,23 @@ def test_train_on_training_file_and_score_later_period_through_api(
     days = {p.parent.parent.name for p in (factory.log_dir / "predictions").rglob("*.parquet")}
     assert days >= {"date=2015-02-11", "date=2015-02-18"} and len(hours) == 24
     print(f"UCI datatest2 accuracy through the API: {accuracy:.4f} ({len(later)} readings)")
+
+    # What the snapshots show for the later period, per 6-hour window.
+    settings = job_settings(uci_model_dir, tmp_path, log_dir=factory.log_dir,
+                            snapshot_window=timedelta(hours=6))
+    job = SnapshotJob(settings)
+    result = job.run_once()
+    windows = job.state.windows
+    assert len(result.written) == len(windows) == frame["measured_at"].dt.floor("6h").nunique()
+    rows = []
+    for key in sorted(windows):
+        v = windows[key].values
+        drifted = [c for c in job.schema.names if v.get(f"drift_detected:{c}") == 1]
+        rows.append((key, windows[key].rows, v["drift_share"], ",".join(drifted) or "-",
+                     v.get("accuracy", float("nan")), v.get("f1", float("nan"))))
+        assert v["label_coverage"] == 1.0 and "accuracy" in v
+    print("\nwindow (6h)          rows  drift share  drifted features          accuracy  F1")
+    for key, n, share, drifted, acc, f1 in rows:
+        print(f"{key}  {n:5d}  {share:11.3f}  {drifted:24s}  {acc:8.3f}  {f1:5.3f}")
+    accuracies = [r[4] for r in rows]
+    assert sum(a > 0.9 for a in accuracies) >= len(accuracies) // 2

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import token_dependencies
 from app.api.responses import json_response
@@ -22,10 +21,6 @@ from app.api.runtime import Runtime
 from app.api.wire import SCENARIO_PATTERN, BatchResponse, Prediction, WireModels
 from app.serving import LogUnavailable
 from app.settings import Settings
-
-# Batches larger than this are scored on a worker thread so they do not stall the
-# event loop (and the single readings waiting on it).
-THREAD_ROWS = 64
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "Body or batch larger than the configured limit"},
@@ -83,21 +78,24 @@ def build(wire: WireModels, settings: Settings) -> APIRouter:
         received_us = time.time_ns() // 1000
         runtime: Runtime = request.app.state.runtime
         rows = body.readings
-        measured = np.fromiter(
-            (runtime.measured_us(r.get("measured_at"), received_us, f"readings[{i}].measured_at")
-             for i, r in enumerate(rows)), np.int64, len(rows))
+        stamps = [r.get("measured_at") for r in rows]
+        if any(stamps):
+            measured = np.fromiter(
+                (runtime.measured_us(t, received_us, f"readings[{i}].measured_at")
+                 for i, t in enumerate(stamps)), np.int64, len(rows))
+        else:
+            measured = np.full(len(rows), received_us, dtype=np.int64)
         x = np.array(list(map(runtime.row_of, rows)), dtype=np.float64)
         default = body.scenario or runtime.header_scenario(request)
         scenarios = [r.get("scenario") or default for r in rows]
         scenario: list[str | None] | str | None = (
             default if all(s == default for s in scenarios) else scenarios)
         assert runtime.service is not None
-        args = (x, measured, np.full(len(rows), received_us), scenario, started)
         try:
-            if len(rows) > THREAD_ROWS:
-                scored = await run_in_threadpool(runtime.service.score, *args)
-            else:
-                scored = runtime.service.score(*args)
+            # On the event loop, like the micro-batches: handing 1,000-row batches to a worker
+            # thread cost ~35 % of batch throughput in GIL hand-offs (BENCHMARKS.md).
+            scored = runtime.service.score(x, measured, np.full(len(rows), received_us),
+                                           scenario, started)
         except LogUnavailable as exc:
             return _unavailable(exc)
         positive = runtime.schema.positive_class
