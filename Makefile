@@ -8,12 +8,13 @@ MODEL_DIR ?= models/ventilation
 export DO_NOT_TRACK := 1
 export OMP_NUM_THREADS := 1
 
-.PHONY: help install model run serve test bench lint clean
+.PHONY: help install model run serve test bench screenshots lint clean
 
 help:
 	@echo "make run    - train the default model if needed and start the stack"
 	@echo "make test   - install test dependencies and run every test"
 	@echo "make bench  - run the benchmarks and rewrite BENCHMARKS.md"
+	@echo "make screenshots - render the UIs of a demo stack to screenshots/*.png"
 	@echo "make lint   - ruff and mypy"
 
 $(BIN)/python:
@@ -37,6 +38,9 @@ test: install
 
 bench: install
 	$(BIN)/python -m benchmarks.run
+
+screenshots: install
+	$(BIN)/python -m tools.screenshots --out screenshots
 
 lint: install
 	$(BIN)/ruff check app tests benchmarks

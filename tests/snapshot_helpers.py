@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from app.data.policy import VentilationPolicy
-from app.data.synthetic import TARGET, generate
+from app.data.synthetic import SCHEMA, generate
+from app.replay.client import frame_records, send_batches, send_labels
 from app.settings import Settings
 
 
@@ -25,24 +26,13 @@ def readings(start: str, hours: float, seed: int, freq_minutes: float = 1.0,
 
 def send(url: str, frame: pd.DataFrame, scenario: str, batch: int = 1000) -> list[str]:
     """POST the readings (not the label column) to /predict/batch; returns prediction ids."""
-    rows = frame.drop(columns=[TARGET]).assign(
-        measured_at=frame["measured_at"].map(lambda t: t.isoformat()))
-    records = rows.to_dict(orient="records")
-    ids: list[str] = []
     with httpx.Client(base_url=url, timeout=60) as client:
-        for i in range(0, len(records), batch):
-            response = client.post("/predict/batch",
-                                   json={"readings": records[i:i + batch], "scenario": scenario})
-            response.raise_for_status()
-            ids += [p["prediction_id"] for p in response.json()["predictions"]]
-    return ids
+        return send_batches(client, frame_records(frame, SCHEMA.names), scenario, batch)
 
 
 def label(url: str, ids: list[str], truth: np.ndarray) -> None:
-    items = [{"prediction_id": pid, "label": int(y)} for pid, y in zip(ids, truth, strict=True)]
     with httpx.Client(base_url=url, timeout=60) as client:
-        for i in range(0, len(items), 5000):
-            client.post("/labels", json={"labels": items[i:i + 5000]}).raise_for_status()
+        send_labels(client, ids, truth)
 
 
 def job_settings(model_dir: Path, root: Path, **overrides: Any) -> Settings:
