@@ -81,6 +81,25 @@ class Settings(BaseSettings):
     ui_port: int = Field(8001, ge=1, le=65535)
     ui_secret: SecretStr | None = Field(None, description="Required for writes through the UI API")
 
+    # Where the other services answer (for the control panel, make run and links).
+    api_url: str = Field("http://127.0.0.1:8000", description="Prediction API")
+    ui_url: str = Field("http://127.0.0.1:8001", description="Evidently UI, as a browser reaches it")
+    snapshots_url: str = Field("http://127.0.0.1:8002", description="Snapshot service /metrics")
+    alerts_url: str = Field("http://127.0.0.1:8003", description="Alert webhook receiver")
+    prometheus_url: str = "http://127.0.0.1:9090"
+    alertmanager_url: str = "http://127.0.0.1:9093"
+    grafana_url: str = Field("http://127.0.0.1:3000", description="Grafana, as a browser reaches it")
+
+    # Control panel (Streamlit).
+    panel_host: str = "127.0.0.1"
+    panel_port: int = Field(8501, ge=1, le=65535)
+    panel_password: SecretStr | None = Field(
+        None, description="Required to use the panel; without it the panel binds to 127.0.0.1 only")
+
+    # Alert webhook receiver.
+    alerts_host: str = "127.0.0.1"
+    alerts_port: int = Field(8003, ge=1, le=65535)
+
     @field_validator("api_token")
     @classmethod
     def _reject_placeholder_token(cls, value: SecretStr | None) -> SecretStr | None:
