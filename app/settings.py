@@ -60,9 +60,9 @@ class Settings(BaseSettings):
     snapshot_max_rows: int = Field(
         100_000, ge=1000, description="Rows Evidently sees per window; a seeded sample above")
     snapshot_full_windows: int = Field(
-        24, ge=0, description="Most recent windows kept with full report pages")
+        12, ge=0, description="Most recent windows kept with full report pages")
     snapshot_max_full_alerting: int = Field(
-        48, ge=0, description="Older alerting windows also kept in full, at most this many")
+        12, ge=0, description="Older alerting windows also kept in full, at most this many")
     snapshot_rollup_after: Duration = Field(
         timedelta(days=7), description="Windows older than this are rolled up per period")
     snapshot_rollup_period: Duration = Field(timedelta(days=1), description="Roll-up period")

@@ -3,7 +3,7 @@
 A window snapshot merges up to three report runs:
 - data (all rows, or a sample above the row cap): drift per feature and of the predicted
   probability against the seasonal reference, with calibrated thresholds as explicit
-  tests; drifted-feature share with its own test; missing share, min, max and mean per
+  tests; drifted-feature share with its own test; missing share (with a test) and mean per
   feature; activation rate; exact row count and label coverage;
 - quality (labelled rows only, once there are enough): accuracy, precision, recall, F1,
   ROC AUC, with floors as tests;
@@ -28,9 +28,7 @@ from evidently.metrics import (
     Accuracy,
     DriftedColumnsCount,
     F1Score,
-    MaxValue,
     MeanValue,
-    MinValue,
     MissingValueCount,
     Precision,
     Recall,
@@ -107,8 +105,9 @@ class ReportConfig:
                  for c in present]
         summary = [MissingValueCount(column=c, share_tests=[lte(self.max_missing_share)])
                    for c in self.features]
-        summary += [m for c in present
-                    for m in (MinValue(column=c), MaxValue(column=c), MeanValue(column=c))]
+        # Mean per feature; min/max were dropped: each costs a 10 KB widget per feature and
+        # window in the UI's memory, and drift already flags stuck sensors and unit errors.
+        summary += [MeanValue(column=c) for c in present]
         return [
             DriftedColumnsCount(columns=present, method=DRIFT_METHOD,
                                 per_column_threshold={c: th[c] for c in present},
@@ -193,7 +192,13 @@ def build_snapshot(cfg: ReportConfig, data: pd.DataFrame, labelled: pd.DataFrame
                                      metadata={TESTS_PASSED: passed, TESTS_FAILED: failed})
         models.append(Report([ExternalValue(key=TESTS_PASSED), ExternalValue(key=TESTS_FAILED)])
                       .run(counts, None, **run).to_snapshot_model())
-    return _merge(models)
+    merged = _merge(models)
+    # Each result also carries a copy of its widgets; the UI's report page and the HTML
+    # export read the snapshot-level list only, so the copies just double the file (and
+    # the UI's memory, which holds every snapshot).
+    for result in merged.metric_results.values():
+        result.widget = None
+    return merged
 
 
 def naive(frame: pd.DataFrame) -> pd.DataFrame:
@@ -247,11 +252,13 @@ def values(model: SnapshotModel, features: list[str]) -> dict[str, float]:
 def lean(model: SnapshotModel, keep: set[str]) -> SnapshotModel:
     """The same snapshot without widgets (the report page) and without metrics outside `keep`.
 
-    What stays is what the dashboard plots and what the tests say: ~10 KB instead of
-    ~1 MB, which is what keeps the Evidently UI (it loads every snapshot into memory)
-    usable as history grows.
+    What stays is what the dashboard plots and what the tests say: ~20 KB instead of
+    ~0.6 MB, which is what keeps the Evidently UI (it loads every snapshot into memory)
+    usable as history grows. Of the MeanValue metrics only the activation rate is plotted.
     """
-    kept = {mid: r for mid, r in model.metric_results.items() if _type(r) in keep}
+    kept = {mid: r for mid, r in model.metric_results.items()
+            if _type(r) in keep and (_type(r) != "MeanValue"
+                                     or _params(r).get("column") == PREDICTED_CLASS)}
     for result in kept.values():
         result.widget = None
     return model.copy(update={"metric_results": kept,
