@@ -184,7 +184,7 @@ def report(
 def _cell(value: object) -> str:
     import pandas as pd
 
-    return "" if value is None or pd.isna(value) else str(value)  # type: ignore[call-overload]
+    return "" if value is None or pd.isna(value) else str(value)
 
 
 def _parse_time(value: str | None, default: datetime | None) -> datetime | None:

@@ -58,7 +58,7 @@ class PredictionService:
         self.negative = next(c for c in bundle.schema.classes if c != self.positive)
 
     def score(self, x: np.ndarray, measured_us: np.ndarray, received_us: np.ndarray,
-              scenario: list[str | None] | str | None, started: np.ndarray) -> Scored:
+              scenario: list[str | None] | str | None, started: np.ndarray | float) -> Scored:
         """x: rows x features (NaN = missing); times in µs since the epoch."""
         proba = self.bundle.predict_proba(x)
         predicted = np.where(proba >= THRESHOLD, self.positive, self.negative).astype(np.int64)

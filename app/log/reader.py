@@ -76,7 +76,8 @@ def read_predictions(log_dir: Path, start: datetime | None = None, end: datetime
     if not pred_files:
         return pd.DataFrame(columns=[PREDICTION_ID, MEASURED_AT, LABEL, LABELLED_AT])
     con = con or connect()
-    where, params = [], []
+    where: list[str] = []
+    params: list[object] = []
     if start is not None:
         where.append(f"{MEASURED_AT} >= ?")
         params.append(start)

@@ -103,7 +103,7 @@ def _data_hash(frame: pd.DataFrame) -> str:
 
 
 def _median_call_us(estimator: Any, x: np.ndarray, budget_s: float = 0.3) -> float:
-    times = []
+    times: list[float] = []
     deadline = time.perf_counter() + budget_s
     while time.perf_counter() < deadline or len(times) < 5:
         t0 = time.perf_counter()

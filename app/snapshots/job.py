@@ -165,9 +165,9 @@ class SnapshotJob:
                     self._build(w, fp, "window", entry, keep_full=w.key in recent)
                     result.written.append(w.key)
         for start in sorted(periods):
-            key = self._rollup(Window(start, self.period))
-            if key:
-                result.rolled_up.append(key)
+            rolled = self._rollup(Window(start, self.period))
+            if rolled:
+                result.rolled_up.append(rolled)
         result.demoted = self._demote()
         self.state.partitions = stamps
         result.pending = len(self.state.pending)
@@ -250,11 +250,10 @@ class SnapshotJob:
                   if period.start <= Window.from_key(k, self.window).start < period.end]
         if fingerprint is None:
             return None
-        if entry is None or entry.fingerprint != fingerprint:
+        rebuilt = entry is None or entry.fingerprint != fingerprint
+        if rebuilt:
             self._build(period, fingerprint, "rollup", entry, table=self.state.rollups,
                         keep_full=False)
-        else:
-            fingerprint = None  # nothing new; only leftovers to clean
         for key in inside:
             old = self.state.windows.pop(key)
             self.state.pending.pop(key, None)
@@ -263,7 +262,7 @@ class SnapshotJob:
         for key in [k for k in self.state.pending
                     if period.start <= Window.from_key(k, self.window).start < period.end]:
             self.state.pending.pop(key)
-        return period.key if fingerprint else None
+        return period.key if rebuilt else None
 
     def _demote(self) -> int:
         """Older windows keep values and tests only; recent and alerting ones keep the report page."""

@@ -42,7 +42,8 @@ def build(wire: WireModels, settings: Settings) -> APIRouter:
                  summary="Submit ground truth for predictions (all or nothing)")
     def submit_labels(body: Labels, runtime: RuntimeDep) -> Response:  # type: ignore[valid-type]
         # A plain `def`: lookups read files, so FastAPI runs this on its thread pool.
-        items = body.labels
+        request_body: Any = body
+        items = request_body.labels
         pids = [item.prediction_id for item in items]
         for i, pid in enumerate(pids):
             if not id_codec.is_valid(pid):

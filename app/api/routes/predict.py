@@ -54,12 +54,13 @@ def build(wire: WireModels, settings: Settings) -> APIRouter:
         started = time.perf_counter()
         received_us = time.time_ns() // 1000
         runtime: Runtime = request.app.state.runtime
-        measured_us = runtime.measured_us(reading.get("measured_at"), received_us, "measured_at")
-        scenario = reading.get("scenario") or runtime.header_scenario(request)
+        data: dict[str, Any] = reading  # the generated TypedDict
+        measured_us = runtime.measured_us(data.get("measured_at"), received_us, "measured_at")
+        scenario = data.get("scenario") or runtime.header_scenario(request)
         assert runtime.batcher is not None
         try:
             pid, cls, proba = await runtime.batcher.submit(
-                runtime.row_of(reading), measured_us, received_us, scenario, started)
+                runtime.row_of(data), measured_us, received_us, scenario, started)
         except LogUnavailable as exc:
             return _unavailable(exc)
         return json_response({
@@ -77,7 +78,8 @@ def build(wire: WireModels, settings: Settings) -> APIRouter:
         started = time.perf_counter()
         received_us = time.time_ns() // 1000
         runtime: Runtime = request.app.state.runtime
-        rows = body.readings
+        request_body: Any = body
+        rows: list[dict[str, Any]] = request_body.readings
         stamps = [r.get("measured_at") for r in rows]
         if any(stamps):
             measured = np.fromiter(
@@ -86,7 +88,7 @@ def build(wire: WireModels, settings: Settings) -> APIRouter:
         else:
             measured = np.full(len(rows), received_us, dtype=np.int64)
         x = np.array(list(map(runtime.row_of, rows)), dtype=np.float64)
-        default = body.scenario or runtime.header_scenario(request)
+        default = request_body.scenario or runtime.header_scenario(request)
         scenarios = [r.get("scenario") or default for r in rows]
         scenario: list[str | None] | str | None = (
             default if all(s == default for s in scenarios) else scenarios)
