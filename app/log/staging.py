@@ -140,7 +140,9 @@ def _column(value: object, rows: int, kind: pa.DataType) -> pa.Array:
         return pa.array(value, kind)
     if value is None:
         return pa.nulls(rows, kind)
-    return pa.array([value] * rows, kind)
+    if isinstance(value, float | int) and not pa.types.is_string(kind):
+        return pa.array(np.full(rows, value), kind)
+    return pa.repeat(pa.scalar(value, kind), rows)
 
 
 def to_batch(columns: Mapping[str, object], rows: int, arrow_schema: pa.Schema) -> pa.RecordBatch:
