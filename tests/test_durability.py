@@ -195,6 +195,7 @@ def test_publish_twice_does_not_duplicate(tmp_path: Path) -> None:
     assert sorted((tmp_path / "labels").rglob("*.parquet")) == files
     n = duckdb.sql(f"SELECT count(*) FROM read_parquet('{tmp_path}/labels/**/*.parquet')").fetchall()
     assert n == [(3,)]
+    writer.discard()  # the fresh, empty segment rotation opened
     assert not list(staging_dir(tmp_path, "labels").iterdir())
 
 
@@ -221,6 +222,9 @@ def test_writer_publishes_in_the_background(tmp_path: Path) -> None:
         while not list((tmp_path / "labels").rglob("*.parquet")) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert len(list((tmp_path / "labels").rglob("*.parquet"))) == 1
-        assert staging.staged_segments(tmp_path, "labels") == []
+        # What stays staged is the fresh segment opened for the next append: empty.
+        assert sum(len(staging.read_segment(p, LABELS_SCHEMA))
+                   for p in staging.staged_segments(tmp_path, "labels")) == 0
     finally:
         writer.close()
+    assert staging.staged_segments(tmp_path, "labels") == []

@@ -114,11 +114,38 @@ class SegmentWriter:
             fd, self._dirty = self._current.fd, False
         os.fdatasync(fd)  # rotation happens on this same thread, so fd stays open
 
-    def rotate(self) -> Segment | None:
-        """Detach the current segment (still open and locked) so it can be published."""
+    def open_next(self) -> None:
+        """Open the first segment ahead of the first append (creating one costs a dir fsync)."""
+        fresh = Segment(self.directory, self.schema)
         with self._lock:
-            segment, self._current, self._dirty = self._current, None, False
+            if self._current is None:
+                self._current, fresh = fresh, None  # type: ignore[assignment]
+        if fresh is not None:
+            fresh.close()
+            fresh.path.unlink()
+
+    def rotate(self) -> Segment | None:
+        """Detach the current segment (still open and locked) so it can be published.
+
+        Its replacement is opened here, on the maintenance thread, not by the next append on
+        the request path.
+        """
+        with self._lock:
+            if self._current is None or self._current.rows == 0:
+                return None
+        fresh = Segment(self.directory, self.schema)
+        with self._lock:
+            segment, self._current, self._dirty = self._current, fresh, False
         return segment
+
+    def discard(self) -> None:
+        """At shutdown, after the last rotation: remove the (empty) current segment."""
+        with self._lock:
+            segment, self._current = self._current, None
+        if segment is not None:
+            segment.close()
+            if segment.rows == 0:
+                segment.path.unlink(missing_ok=True)
 
 
 def _column(value: object, rows: int, kind: pa.DataType) -> pa.Array:
@@ -155,13 +182,18 @@ def to_batch(columns: Mapping[str, object], rows: int, arrow_schema: pa.Schema) 
     return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema)
 
 
-def iter_batches(path: Path) -> Iterator[pa.RecordBatch]:
-    """The complete batches of a segment, streamed; a message torn by a crash is dropped."""
+def iter_batches(path: Path, warn: bool = True) -> Iterator[pa.RecordBatch]:
+    """The complete batches of a segment, streamed; a message torn by a crash is dropped.
+
+    `warn=False` for segments that may be live (being appended to while read): a partial
+    last message there is a write in progress, not a crash.
+    """
+    report = log.warning if warn else log.debug
     with pa.OSFile(str(path), "rb") as source:
         try:
             reader = pa.ipc.open_stream(source)
         except (pa.ArrowInvalid, OSError):
-            log.warning("%s: no complete schema (crash while creating it); nothing to read", path)
+            report("%s: no complete schema (crash while creating it); nothing to read", path)
             return
         while True:
             try:
@@ -169,13 +201,13 @@ def iter_batches(path: Path) -> Iterator[pa.RecordBatch]:
             except StopIteration:
                 return
             except (pa.ArrowInvalid, OSError) as exc:
-                log.warning("%s: dropping a torn last batch (%s)", path, exc)
+                report("%s: dropping a torn last batch (%s)", path, exc)
                 return
 
 
 def read_segment(path: Path, arrow_schema: pa.Schema) -> pa.Table:
     """A whole segment as one table with the columns of `arrow_schema` (for lookups)."""
-    batches = [b.select(arrow_schema.names) for b in iter_batches(path)]
+    batches = [b.select(arrow_schema.names) for b in iter_batches(path, warn=False)]
     return pa.Table.from_batches(batches, schema=arrow_schema)
 
 

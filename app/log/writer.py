@@ -50,6 +50,8 @@ class LogWriter:
         return {kind: staging.recover(self.log_dir, kind) for kind in self._schemas}
 
     def start(self) -> None:
+        for writer in self._writers.values():
+            writer.open_next()
         self._thread = threading.Thread(target=self._run, name="ventwatch-log", daemon=True)
         self._thread.start()
 
@@ -87,6 +89,8 @@ class LogWriter:
         if self._thread is not None:
             self._thread.join(timeout=30)
         self.flush()
+        for writer in self._writers.values():
+            writer.discard()
 
     def _run(self) -> None:
         last_flush = time.monotonic()
