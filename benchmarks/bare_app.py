@@ -1,7 +1,8 @@
 """The HTTP + JSON floor: /predict's request model and a fixed answer of the same size.
 
 Same FastAPI, same route class (orjson parsing), same request validation (generated
-from the bundle's schema), same orjson response, served by the same uvicorn settings;
+from the bundle's schema), same orjson response, same garbage-collector settings, served
+by the same uvicorn settings;
 no model, no log, no metrics. (No `from __future__ import annotations`: FastAPI must
 see the generated request class in the signature.)
 """
@@ -9,6 +10,7 @@ see the generated request class in the signature.)
 
 from fastapi import FastAPI, Response
 
+from app.api.main import tune_gc
 from app.api.responses import json_response
 from app.api.routing import OrjsonRoute
 from app.api.wire import build
@@ -36,4 +38,5 @@ def create_app() -> FastAPI:
         return json_response(ANSWER)
 
     app.post("/predict")(predict)
+    tune_gc()  # the same collector settings as the API's lifespan
     return app
