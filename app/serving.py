@@ -152,7 +152,7 @@ class MicroBatcher:
                 if not p.future.done():
                     p.future.set_exception(exc)
             return
-        for i, p in enumerate(batch):
+        results = zip(scored.ids, scored.predicted.tolist(), scored.proba.tolist(), strict=True)
+        for p, result in zip(batch, results, strict=True):
             if not p.future.done():  # the client may have gone away
-                p.future.set_result((scored.ids[i], int(scored.predicted[i]),
-                                     float(scored.proba[i])))
+                p.future.set_result(result)
