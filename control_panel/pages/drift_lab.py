@@ -88,6 +88,13 @@ try:
 except ValidationError:
     st.error(f"Scenario tag {tag!r}: use 1-64 letters, digits or . _ : - (starting with a letter or digit).")
     scenario = None
+if preset is not None and scenario is not None:
+    # A preset this model cannot express (e.g. a policy change without a policy) must not run as
+    # a no-op under the preset's name: keep the preset itself, so the check below says why.
+    try:
+        preset.check(schema, policy)
+    except ScenarioError:
+        scenario = preset
 
 
 with right:
