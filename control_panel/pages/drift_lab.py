@@ -109,13 +109,15 @@ with right:
         else:
             if pv.truth_rate_reference is not None and pv.truth_rate_injected is not None:
                 a, b, c = st.columns(3)
-                a.metric("ground truth 'ventilate', reference", f"{pv.truth_rate_reference:.1%}")
-                b.metric("… under this scenario", f"{pv.truth_rate_injected:.1%}",
+                a.metric("truth: ventilate (ref.)", f"{pv.truth_rate_reference:.1%}",
+                         help="Share of reference readings whose ground truth is 'ventilate'")
+                b.metric("truth: ventilate (scenario)", f"{pv.truth_rate_injected:.1%}",
                          delta=f"{(pv.truth_rate_injected - pv.truth_rate_reference) * 100:+.1f} pts",
-                         delta_color="off")
+                         delta_color="off", help="The same under this scenario's policy and zone")
                 rejected = sum(d.out_of_range for d in pv.distributions)
-                c.metric("readings outside the physical range", f"{rejected / max(1, len(pv.injected)):.1%}",
-                         help="The API rejects them (turn on 'Sensors saturate' to clip)")
+                c.metric("out of range", f"{rejected / max(1, len(pv.injected)):.1%}",
+                         help="Injected readings outside the physical range: the API rejects them "
+                              "(turn on 'Sensors saturate' to clip)")
             st.plotly_chart(charts.preview_figure(pv), key="drift_chart", width="stretch")
             st.caption(pv.note)
             try:

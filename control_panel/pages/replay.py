@@ -96,15 +96,17 @@ b.button("Stop", key="replay_stop_button", on_click=stop, disabled=not running, 
 
 
 def counters(p: Progress) -> None:
-    cols = st.columns(6)
+    cols = st.columns(5)
     cols[0].metric("sent", f"{p.sent:,}")
     cols[1].metric("acknowledged", f"{p.acknowledged:,}")
     cols[2].metric("rejected", f"{p.rejected_total:,}")
     cols[3].metric("errors", f"{p.errors_total:,}")
-    cols[4].metric("acknowledged / s", f"{p.readings_per_s:,.0f}")
-    lat = p.latency_ms
-    cols[5].metric("latency p50 / p95 / p99", f"{lat['p50']:.0f} / {lat['p95']:.0f} / {lat['p99']:.0f} ms"
-                   if lat else "–")
+    cols[4].metric("in flight", f"{p.in_flight:,}")
+    cols = st.columns(5)
+    cols[0].metric("acknowledged / s", f"{p.readings_per_s:,.0f}")
+    cols[1].metric("requests", f"{p.requests:,}")
+    for col, q in zip(cols[2:], ("p50", "p95", "p99"), strict=True):
+        col.metric(f"latency {q}", f"{p.latency_ms[q]:,.1f} ms" if p.latency_ms else "–")
     reasons = [{"outcome": kind, "reason": reason, "readings": n, "example": p.examples.get(reason, "")}
                for kind, table in (("rejected", p.rejected), ("error", p.errors))
                for reason, n in table.items()]
