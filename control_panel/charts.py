@@ -30,8 +30,9 @@ def preview_figure(preview: Preview, columns: int = 3) -> go.Figure:
         if d.missing_share:
             title += f" · {d.missing_share:.0%} null"
         titles.append(title)
-    fig = make_subplots(rows=rows, cols=columns, subplot_titles=titles, vertical_spacing=0.6 / rows,
-                        horizontal_spacing=0.06)
+    row_height = 230
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=titles, horizontal_spacing=0.07,
+                        vertical_spacing=min(0.3, 75 / (row_height * rows)))
     for i, d in enumerate(dists):
         row, col = i // columns + 1, i % columns + 1
         for name, values, color, mean in (("reference", d.reference, REFERENCE_COLOR, d.reference_mean),
@@ -44,9 +45,10 @@ def preview_figure(preview: Preview, columns: int = 3) -> go.Figure:
                 hovertemplate=f"{d.feature} %{{x:.4g}}: %{{y:.1%}} of {name}<extra></extra>"),
                 row=row, col=col)
         fig.update_yaxes(tickformat=".0%", row=row, col=col)
-    fig.update_layout(barmode="overlay", height=250 * rows + 60, bargap=0,
-                      margin={"l": 40, "r": 10, "t": 90, "b": 30},
-                      legend={"orientation": "h", "yanchor": "bottom", "x": 0, "y": 1.0 + 0.3 / rows})
+    fig.update_layout(barmode="overlay", height=row_height * rows + 80, bargap=0,
+                      margin={"l": 40, "r": 10, "t": 80, "b": 30},
+                      legend={"orientation": "h", "yanchor": "bottom", "x": 0,
+                              "y": 1.0 + 50 / (row_height * rows)})
     fig.update_annotations(font_size=12)
     return fig
 
@@ -54,7 +56,8 @@ def preview_figure(preview: Preview, columns: int = 3) -> go.Figure:
 def windows_figure(overview: Overview) -> go.Figure:
     """Drift share, accuracy and label coverage of the latest windows."""
     windows = list(reversed(overview.windows))
-    x = [w.start for w in windows]
+    # Categories, not times: replays of different days sit side by side instead of months apart.
+    x = [w.start.strftime("%Y-%m-%d %H:%M") for w in windows]
     fig = go.Figure()
     series = (("drift share", [w.drift_share for w in windows], "#e8590c"),
               ("accuracy", [w.accuracy for w in windows], "#1c7ed6"),
@@ -64,10 +67,12 @@ def windows_figure(overview: Overview) -> go.Figure:
                                  connectgaps=False))
     alerting = [w for w in windows if w.alerting]
     if alerting:
-        fig.add_trace(go.Scatter(x=[w.start for w in alerting], y=[1.04] * len(alerting), mode="markers",
+        fig.add_trace(go.Scatter(x=[w.start.strftime("%Y-%m-%d %H:%M") for w in alerting],
+                                 y=[1.04] * len(alerting), mode="markers",
                                  name="alerting", marker={"symbol": "triangle-down", "size": 11,
                                                           "color": "#c92a2a"}))
     fig.update_layout(height=320, yaxis={"range": [0, 1.08], "tickformat": ".0%"},
+                      xaxis={"type": "category", "title": "window start (UTC)"},
                       margin={"l": 40, "r": 10, "t": 30, "b": 30},
                       legend={"orientation": "h", "y": 1.12, "x": 0}, hovermode="x unified")
     return fig

@@ -118,11 +118,11 @@ def test_missing_stuck_and_unit_error_controls(panel_env: dict[str, str]) -> Non
 
 def test_presets_fill_the_controls_and_concept_drift_moves_the_truth(panel_env: dict[str, str]) -> None:
     at = start()
-    truth_before = next(m for m in at.metric if m.label == "truth: ventilate (scenario)").value
+    truth_before = next(m for m in at.metric if m.label == "ventilate (scenario)").value
     at.selectbox(key="drift_preset").set_value("stricter-co2").run()
     assert at.slider(key="drift_policy_co2_max_ppm").value == 800
     assert at.text_input(key="drift_tag").value == "stricter-co2"
-    truth_after = next(m for m in at.metric if m.label == "truth: ventilate (scenario)").value
+    truth_after = next(m for m in at.metric if m.label == "ventilate (scenario)").value
     assert float(truth_after.rstrip("%")) > float(truth_before.rstrip("%"))
     at.selectbox(key="drift_preset").set_value("occupancy-surge").run()
     assert at.slider(key="drift_zone_occupancy_factor").value == 2.0

@@ -109,9 +109,9 @@ with right:
         else:
             if pv.truth_rate_reference is not None and pv.truth_rate_injected is not None:
                 a, b, c = st.columns(3)
-                a.metric("truth: ventilate (ref.)", f"{pv.truth_rate_reference:.1%}",
+                a.metric("ventilate (reference)", f"{pv.truth_rate_reference:.1%}",
                          help="Share of reference readings whose ground truth is 'ventilate'")
-                b.metric("truth: ventilate (scenario)", f"{pv.truth_rate_injected:.1%}",
+                b.metric("ventilate (scenario)", f"{pv.truth_rate_injected:.1%}",
                          delta=f"{(pv.truth_rate_injected - pv.truth_rate_reference) * 100:+.1f} pts",
                          delta_color="off", help="The same under this scenario's policy and zone")
                 rejected = sum(d.out_of_range for d in pv.distributions)
@@ -120,11 +120,13 @@ with right:
                               "(turn on 'Sensors saturate' to clip)")
             st.plotly_chart(charts.preview_figure(pv), key="drift_chart", width="stretch")
             st.caption(pv.note)
-            try:
-                upcoming = context.prepare(replay_settings.config(context, scenario), limit=5)
-            except (ValueError, ValidationError) as exc:
-                st.warning(f"The Replay page's settings cannot run this scenario: {exc}")
-            else:
-                st.markdown("**First readings a replay sends** (with the Replay page's settings)")
-                st.dataframe(pd.DataFrame(upcoming.records()), key="drift_next_readings", hide_index=True,
-                             width="stretch")
+
+if scenario is not None:
+    try:
+        upcoming = context.prepare(replay_settings.config(context, scenario), limit=5)
+    except (ValueError, ValidationError) as exc:
+        st.warning(f"The Replay page's settings cannot run this scenario: {exc}")
+    else:
+        st.markdown("**First readings a replay sends** (with the Replay page's settings)")
+        st.dataframe(pd.DataFrame(upcoming.records()), key="drift_next_readings", hide_index=True,
+                     width="stretch")

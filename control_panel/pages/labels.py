@@ -52,7 +52,7 @@ else:
 a, b, c, d = st.columns(4)
 a.slider("Coverage", 0.0, 1.0, step=0.05, key="labels_coverage",
          help="Share of the eligible predictions (unlabelled, old enough) that get a label")
-b.number_input("Delay (minutes of sensor time)", min_value=0.0, step=5.0, key="labels_delay",
+b.number_input("Delay (minutes of sensor time)", min_value=0.0, step=5.0, format="%.0f", key="labels_delay",
                help="Labels exist only for readings this much older than the newest one: recent "
                     "windows stay unlabelled, as when ground truth arrives late")
 c.slider("Label noise", 0.0, 0.5, step=0.01, key="labels_noise", help="Share of labels flipped")
@@ -103,7 +103,8 @@ if report is not None:
             ("without known ground truth", report.no_truth),
             *((f"truth from {k}", v) for k, v in report.truth_from.items()),
             *((f"refused: {k}", v) for k, v in report.rejected.items())]
-    st.dataframe(pd.DataFrame(rows, columns=["", "predictions"]), hide_index=True, key="labels_table")
+    st.dataframe(pd.DataFrame([(what, f"{n:,}") for what, n in rows], columns=["outcome", "predictions"]),
+                 hide_index=True, key="labels_table")
     if report.as_of is not None:
         st.caption(f"Newest reading in range {report.as_of:%Y-%m-%d %H:%M:%S} UTC; labels for readings up "
                    f"to {report.cutoff:%Y-%m-%d %H:%M:%S} UTC.")

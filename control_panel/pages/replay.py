@@ -44,7 +44,7 @@ with a:
              format_func={"auto": "recent past (windows close)", "now": "now"}.get)
 with b:
     st.number_input("Rate (readings per second)", min_value=1.0, max_value=20000.0, step=50.0,
-                    key="replay_rate", disabled=running)
+                    format="%.0f", key="replay_rate", disabled=running)
     st.select_slider("Time compression (sensor seconds per second)", replay_settings.COMPRESSIONS,
                      key="replay_compression", disabled=running)
     st.slider("Concurrent requests", 1, 8, key="replay_concurrency", disabled=running)
@@ -56,7 +56,7 @@ with c:
                         disabled=running)
     else:
         st.number_input("Minutes of sensor time", min_value=1.0, max_value=7 * 24 * 60.0, step=30.0,
-                        key="replay_minutes", disabled=running)
+                        format="%.0f", key="replay_minutes", disabled=running)
     st.number_input("Batch size (0: ~0.2 s of traffic)", min_value=0, max_value=5000, step=100,
                     key="replay_batch", disabled=running or st.session_state["replay_endpoint"] == "single")
     st.number_input("Seed", min_value=0, step=1, key="replay_seed", disabled=running)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from app.durations import format_duration
 from app.panel import snapshots
 from control_panel import charts, state
 
@@ -14,8 +15,9 @@ if context is None:
 settings = context.settings
 
 st.title("Snapshots")
-st.caption(f"One Evidently snapshot per closed {settings.snapshot_window} window of measured_at; a window "
-           f"closes {settings.snapshot_lateness} after its end (or once newer readings are logged).")
+st.caption(f"One Evidently snapshot per closed {format_duration(settings.snapshot_window)} window of "
+           f"measured_at; a window closes {format_duration(settings.snapshot_lateness)} after its end, by "
+           "the wall clock or by newer readings in the log.")
 
 
 def run_now() -> None:
@@ -63,5 +65,7 @@ st.dataframe(table, hide_index=True, width="stretch", key="snapshots_table", col
     "drift share": st.column_config.NumberColumn(format="percent"),
     "accuracy": st.column_config.NumberColumn(format="%.3f"),
     "F1": st.column_config.NumberColumn(format="%.3f"),
+    "window (UTC)": st.column_config.TextColumn(width="small"),
+    "drifted features": st.column_config.TextColumn(width="medium"),
     "report": st.column_config.LinkColumn(display_text="open in Evidently"),
 })

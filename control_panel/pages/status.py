@@ -27,12 +27,14 @@ model = (api.data or {}).get("model")
 if model:
     card = model.get("card") or {}
     held = card.get("held_out", {})
+    st.markdown(f"Model **{model['version']}**: {card.get('estimator', '?')} trained "
+                f"{card.get('created_at', '?')[:10]} on {card.get('dataset', model['schema']['dataset'])} "
+                f"({card.get('train_rows', 0):,} rows), evaluated on the later {held.get('rows', 0):,}.")
     cols = st.columns(5)
-    cols[0].metric("model version", model["version"])
-    cols[1].metric("dataset", card.get("dataset", model["schema"]["dataset"]))
-    cols[2].metric("held-out accuracy", f"{held['accuracy']:.3f}" if held else "–")
-    cols[3].metric("held-out F1", f"{held['f1']:.3f}" if held else "–")
-    cols[4].metric("trained", card.get("created_at", "–")[:10])
+    for col, (label, name) in zip(cols, (("held-out accuracy", "accuracy"), ("F1", "f1"),
+                                         ("ROC AUC", "roc_auc"), ("Brier", "brier"), ("ECE", "ece")),
+                                  strict=True):
+        col.metric(label, f"{held[name]:.3f}" if name in held else "–")
     features = pd.DataFrame([{"feature": f["name"], "unit": f["unit"],
                               "range": f"{f['min']:g} .. {f['max']:g}", "description": f["description"]}
                              for f in model["schema"]["features"]])
