@@ -48,7 +48,10 @@ def defaults(context: ReplayContext) -> dict[str, Any]:
 def values(context: ReplayContext) -> dict[str, Any]:
     """Current values: the widgets if shown, else what they held last, else the defaults."""
     memory = st.session_state.get(MEMORY, {})
-    return {k: st.session_state.get(k, memory.get(k, v)) for k, v in defaults(context).items()}
+    out = {k: st.session_state.get(k, memory.get(k, v)) for k, v in defaults(context).items()}
+    if out["replay_source"] == "generator" and not generator_fits(context):
+        out["replay_source"] = "reference"  # remembered while another model was loaded
+    return out
 
 
 def config(context: ReplayContext, scenario: Scenario) -> ReplayConfig:

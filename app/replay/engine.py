@@ -405,8 +405,8 @@ class Replay:
         for worker in workers:
             worker.join()
         if self.stop.is_set() and self.counters.aborted is None:
-            self.counters.stopped = self._next < self.prepared.count or any(
-                w.is_alive() for w in workers)
+            # Stopped means: readings were left unsent (a stop after the last one changes nothing).
+            self.counters.stopped = self.counters.snapshot().sent < self.prepared.count
         self.counters.finish()
         result = self._result()
         self._report(final=True)

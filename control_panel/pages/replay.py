@@ -31,6 +31,8 @@ st.page_link("pages/drift_lab.py", label="Change it in the Drift lab", icon=":ma
 sources = ["reference", "csv"]
 if replay_settings.generator_fits(context):
     sources.insert(0, "generator")
+if st.session_state["replay_source"] not in sources:  # remembered from a model the generator fitted
+    st.session_state["replay_source"] = sources[0]
 a, b, c = st.columns(3)
 with a:
     st.radio("Source", sources, key="replay_source", horizontal=True, disabled=running,
