@@ -22,7 +22,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-SECTIONS = ("models", "api")
+SECTIONS = ("models", "api", "replay")
 
 
 def machine() -> dict[str, Any]:
@@ -54,6 +54,10 @@ def run_section(name: str, workdir: Path, model_dir: Path, quick: bool) -> dict[
         from benchmarks import api
 
         return api.run(model_dir, workdir, rounds=1 if quick else 3, seconds=3 if quick else 8)
+    if name == "replay":
+        from benchmarks import replay
+
+        return replay.run(model_dir, workdir, quick=quick)
     raise SystemExit(f"unknown section {name!r}; choose from {SECTIONS}")
 
 
