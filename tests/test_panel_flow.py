@@ -92,3 +92,17 @@ def test_replay_and_labels_from_the_panel_reach_the_log(panel_env: dict[str, str
     truth = ledger.truth_for(Path(panel_env["VENTWATCH_RUN_DIR"]), log.prediction_id.tolist())
     labelled = log[log.label.notna()]
     assert (labelled.label.astype(int) != labelled.prediction_id.map(truth)).sum() == report.flipped
+
+    # Later, by time range and tag: the rest gets its labels (nothing is labelled twice).
+    at.radio(key="labels_target").set_value("time range").run()
+    at.text_input(key="labels_start").input(result.start.isoformat()).run()
+    at.text_input(key="labels_end").input(result.end.isoformat()).run()
+    at.text_input(key="labels_scenario").input("panel-co2").run()
+    at.slider(key="labels_coverage").set_value(1.0).run()
+    at.number_input(key="labels_delay").set_value(0.0).run()
+    at.button(key="labels_submit").click().run()
+    assert not at.error, texts(at.error)
+    rest = at.session_state["label_report"]
+    assert rest.already_labelled == 3600 and rest.accepted == 5400 and rest.rejected == {}
+    assert rest.coverage == 1.0
+    assert {m.label: m.value for m in at.metric}["label coverage now"] == "100.0%"

@@ -29,9 +29,21 @@ for key, value in {"labels_start": (now - timedelta(days=1)).isoformat(), "label
                    "labels_noise": 0.02, "labels_seed": 0}.items():
     state.seed(key, value)
 
+
+
+def selection() -> tuple[datetime, datetime, str | None]:
+    """(start, end, scenario) the widgets select now; ValueError if a time does not parse."""
+    if st.session_state["labels_target"] == "last replay" and last is not None:
+        return last.start, last.end, last.scenario
+    start = datetime.fromisoformat(st.session_state["labels_start"])
+    end = datetime.fromisoformat(st.session_state["labels_end"])
+    return (start if start.tzinfo else start.replace(tzinfo=UTC),
+            end if end.tzinfo else end.replace(tzinfo=UTC),
+            st.session_state["labels_scenario"].strip() or None)
+
+
 st.radio("Predictions", choices, key="labels_target", horizontal=True)
 if st.session_state["labels_target"] == "last replay" and last is not None:
-    start, end, scenario = last.start, last.end, last.scenario
     st.markdown(f"Scenario **{last.scenario}**, measured {last.start:%Y-%m-%d %H:%M:%S} → "
                 f"{last.end:%H:%M:%S} UTC: {last.acknowledged:,} predictions acknowledged.")
 else:
@@ -39,15 +51,11 @@ else:
     a.text_input("From (ISO 8601, UTC)", key="labels_start")
     b.text_input("To, exclusive", key="labels_end")
     c.text_input("Scenario tag (empty: all)", key="labels_scenario")
-    try:
-        start = datetime.fromisoformat(st.session_state["labels_start"])
-        end = datetime.fromisoformat(st.session_state["labels_end"])
-    except ValueError as exc:
-        st.error(f"Not an ISO 8601 time: {exc}")
-        st.stop()
-    start = start if start.tzinfo else start.replace(tzinfo=UTC)
-    end = end if end.tzinfo else end.replace(tzinfo=UTC)
-    scenario = st.session_state["labels_scenario"].strip() or None
+try:
+    selection()
+except ValueError as exc:
+    st.error(f"Not an ISO 8601 time: {exc}")
+    st.stop()
 
 a, b, c, d = st.columns(4)
 a.slider("Coverage", 0.0, 1.0, step=0.05, key="labels_coverage",
@@ -61,6 +69,8 @@ state.remember("labels_")
 
 
 def submit() -> None:
+    # Read from the widgets now, not from the run that drew the button (a click can interrupt it).
+    start, end, scenario = selection()
     request = LabelRequest(start=start, end=end, scenario=scenario,
                            coverage=float(st.session_state["labels_coverage"]),
                            delay=timedelta(minutes=float(st.session_state["labels_delay"])),

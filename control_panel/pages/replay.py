@@ -80,9 +80,13 @@ if prepared is not None:
 
 
 def start() -> None:
-    if prepared is None:
-        return
-    st.session_state[state.JOB] = ReplayJob(context, prepared).start()
+    # Prepared again from the widgets' values now: a click can interrupt the run that drew the
+    # plan above, so what that run prepared may predate the last change of a setting.
+    try:
+        current = context.prepare(replay_settings.config(context, st.session_state[state.SCENARIO]))
+    except (ValueError, ValidationError):
+        return  # the page shows why on this rerun
+    st.session_state[state.JOB] = ReplayJob(context, current).start()
 
 
 def stop() -> None:

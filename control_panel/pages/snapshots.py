@@ -65,7 +65,8 @@ st.dataframe(table, hide_index=True, width="stretch", key="snapshots_table", col
     "drift share": st.column_config.NumberColumn(format="percent"),
     "accuracy": st.column_config.NumberColumn(format="%.3f"),
     "F1": st.column_config.NumberColumn(format="%.3f"),
-    "window (UTC)": st.column_config.TextColumn(width="small"),
+    "rows": st.column_config.NumberColumn(format="localized"),
+    "labelled": st.column_config.NumberColumn(format="localized"),
     "drifted features": st.column_config.TextColumn(width="medium"),
     "report": st.column_config.LinkColumn(display_text="open in Evidently"),
 })
