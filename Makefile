@@ -43,7 +43,7 @@ screenshots: install
 	$(BIN)/python -m tools.screenshots --out screenshots
 
 lint: install
-	$(BIN)/ruff check app tests benchmarks
+	$(BIN)/ruff check app tests benchmarks tools control_panel
 	$(BIN)/mypy app
 
 clean:

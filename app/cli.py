@@ -7,7 +7,7 @@ import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -16,6 +16,9 @@ from rich.table import Table
 
 from app.durations import parse_duration
 from app.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from app.replay.context import ReplayContext
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="ventwatch: serve, log and monitor an indoor air-quality ventilation model.")
@@ -266,6 +269,244 @@ def log_stats(
     for row in per_hour.itertuples(index=False):
         table.add_row(*(_cell(v) for v in row))
     console.print(table)
+
+
+def _replay_context(settings: Settings) -> ReplayContext:
+    from app.model.bundle import BundleError
+    from app.replay.context import ReplayContext
+
+    try:
+        return ReplayContext.load(settings)
+    except BundleError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _print_progress_summary(progress: object) -> None:
+    from app.replay.stats import Progress
+
+    assert isinstance(progress, Progress)
+    lat = progress.latency_ms
+    console.print(f"sent {progress.sent:,} of {progress.total:,} readings in {progress.requests:,} requests "
+                  f"({progress.elapsed_s:.1f} s, {progress.readings_per_s:,.0f} acknowledged/s): "
+                  f"[green]{progress.acknowledged:,} acknowledged[/green], "
+                  f"{progress.rejected_total:,} rejected, {progress.errors_total:,} errors")
+    if lat:
+        console.print(f"request latency: p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms, "
+                      f"p99 {lat['p99']:.1f} ms")
+    for title, counts in (("rejected", progress.rejected), ("errors", progress.errors)):
+        for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+            example = progress.examples.get(reason, "")
+            console.print(f"  {title}: {n:,} × {reason}" + (f" — e.g. {example}" if example else ""))
+
+
+def _label_summary(report: object) -> None:
+    from app.replay.labels import LabelReport
+
+    assert isinstance(report, LabelReport)
+    console.print(
+        f"labels: {report.accepted:,} accepted of {report.submitted:,} submitted "
+        f"({report.flipped:,} flipped as noise); {report.predictions:,} predictions in range, "
+        f"{report.already_labelled:,} already labelled, {report.too_recent:,} too recent for the delay, "
+        f"{report.no_truth:,} without known truth; label coverage now {report.coverage:.1%}")
+    if report.truth_from:
+        console.print("truth from: " + ", ".join(f"{k} ({v:,})" for k, v in report.truth_from.items()))
+    for reason, n in report.rejected.items():
+        console.print(f"  refused: {n:,} × {reason}")
+
+
+@cli.command()
+def simulate(
+    scenario: Annotated[str, typer.Option(help="Drift scenario (see --list)")] = "clean",
+    source: Annotated[str, typer.Option(
+        help="generator, reference (the model's reference sample) or the path of a CSV")] = "generator",
+    minutes: Annotated[float | None, typer.Option(
+        help="Minutes of sensor time to replay [default: 60 unless --count]")] = None,
+    count: Annotated[int | None, typer.Option(help="Number of readings (instead of --minutes)")] = None,
+    rate: Annotated[float, typer.Option(help="Readings per second of wall time")] = 50.0,
+    compression: Annotated[float, typer.Option(
+        help="Sensor seconds per wall second (60: an hour of readings in a minute)")] = 60.0,
+    start: Annotated[str, typer.Option(
+        help="measured_at of the first reading: auto (recent past, so windows close), now, or ISO 8601")]
+        = "auto",
+    endpoint: Annotated[str, typer.Option(help="batch (/predict/batch) or single (/predict)")] = "batch",
+    batch_size: Annotated[int | None, typer.Option(help="Readings per batch [default: ~0.2 s of traffic]")]
+        = None,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight at once")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of the generator, noise and label choice")] = 0,
+    labels: Annotated[float, typer.Option(
+        help="Then label this share of the replayed predictions (0 to 1; 0: no labels)")] = 0.0,
+    label_delay: Annotated[str, typer.Option(
+        help="Sensor time before a label exists, e.g. 10m: the newest readings stay unlabelled")] = "0s",
+    label_noise: Annotated[float, typer.Option(help="Share of labels flipped (0 to 1)")] = 0.0,
+    api_url: Annotated[str | None, typer.Option(help="API address [default: VENTWATCH_API_URL]")] = None,
+    list_scenarios: Annotated[bool, typer.Option("--list", help="List the scenarios and exit")] = False,
+) -> None:
+    """Replay readings through the API with a drift scenario, then optionally submit labels."""
+    import httpx
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from app.replay.engine import ApiUnavailable, ReplayConfig, check_api
+    from app.replay.job import ReplayJob
+    from app.replay.labels import LabelError, LabelRequest
+    from app.replay.scenarios import SCENARIOS, named
+
+    if list_scenarios:
+        table = Table("scenario", "what it does")
+        for s in SCENARIOS.values():
+            table.add_row(s.name, f"{s.title}: {s.description}")
+        console.print(table)
+        return
+    settings = _settings_with(API_URL=api_url)
+    context = _replay_context(settings)
+    if not 0 <= labels <= 1 or not 0 <= label_noise <= 1:
+        raise _fail("--labels and --label-noise are shares between 0 and 1 (e.g. 0.8)")
+    delay = parse_duration(label_delay)
+    if not isinstance(delay, timedelta):
+        raise _fail(f"--label-delay {label_delay!r}: use a number and a unit, e.g. 10m")
+    kind, csv_path = (source, None) if source in ("generator", "reference") else ("csv", Path(source))
+    try:
+        config = ReplayConfig.model_validate({
+            "scenario": named(scenario), "source": kind, "csv_path": csv_path, "seed": seed, "rate": rate,
+            "compression": compression, "count": count, "minutes": minutes, "start": start,
+            "endpoint": endpoint, "batch_size": batch_size, "concurrency": concurrency})
+        prepared = context.prepare(config)
+    except (ValidationError, ValueError) as exc:  # ScenarioError and SourceError are ValueErrors
+        detail = "; ".join(e["msg"] for e in exc.errors()) if isinstance(exc, ValidationError) else str(exc)
+        raise _fail(detail) from exc
+    tl = prepared.timeline
+    console.print(f"[bold]{config.scenario.name}[/bold]: {prepared.count:,} readings from "
+                  f"{kind if kind != 'csv' else csv_path}, measured {tl.start:%Y-%m-%d %H:%M:%S} → "
+                  f"{tl.end:%H:%M:%S} UTC ({tl.interval.total_seconds():g} s apart), sent at {rate:g}/s "
+                  f"to {settings.api_url} ({'/predict/batch' if endpoint == 'batch' else '/predict'}, "
+                  f"{prepared.batch_size} per request, {concurrency} at once)")
+    for line in config.scenario.summary(context.schema):
+        console.print(f"  drift: {line}")
+    console.print(f"  ground truth: {prepared.truth_rule}")
+    for warning in prepared.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}")
+    try:
+        with context.client(timeout=10) as client:
+            check_api(client, context.schema)
+    except ApiUnavailable as exc:
+        raise _fail(str(exc)) from exc
+    job = ReplayJob(context, prepared)
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=err,
+                      transient=False) as bar:
+            task = bar.add_task("replay", total=prepared.count, detail="")
+            job.start()
+            try:
+                while not job.wait(0.2):
+                    p = job.progress
+                    if p is not None:
+                        bar.update(task, completed=p.sent - p.in_flight,
+                                   detail=f"{p.acknowledged:,} ok · {p.rejected_total:,} rejected · "
+                                          f"{p.errors_total:,} errors")
+            except KeyboardInterrupt:
+                err.print("stopping after the requests in flight…")
+                job.stop()
+                job.wait()
+            p = job.progress
+            if p is not None:
+                bar.update(task, completed=p.sent - p.in_flight,
+                           detail=f"{p.acknowledged:,} ok · {p.rejected_total:,} rejected · "
+                                  f"{p.errors_total:,} errors")
+    finally:
+        job.stop()
+    if job.error is not None:
+        raise _fail(job.error)
+    result = job.result
+    assert result is not None
+    _print_progress_summary(result.progress)
+    if result.progress.aborted:
+        raise _fail(f"replay aborted: {result.progress.aborted}")
+    if result.progress.stopped:
+        console.print("[yellow]stopped before the end[/yellow]")
+    if labels > 0 and result.prediction_ids:
+        with console.status("waiting for the API to publish the predictions to the log…"):
+            missing = context.wait_until_logged(result)
+        if missing:
+            err.print(f"[yellow]warning:[/yellow] {missing:,} acknowledged predictions are not in "
+                      f"{settings.log_dir} yet; labelling those that are (is VENTWATCH_LOG_DIR the "
+                      "API's log directory?)")
+        request = LabelRequest(start=result.start, end=result.end, scenario=result.scenario,
+                               coverage=labels, delay=delay, noise=label_noise, seed=seed)
+        try:
+            _label_summary(context.label(request))
+        except (LabelError, httpx.HTTPError) as exc:
+            raise _fail(f"labels: {exc}") from exc
+    if result.progress.errors_total:
+        raise _fail(f"{result.progress.errors_total:,} readings got no answer from the API")
+
+
+@cli.command()
+def label(
+    since: Annotated[str, typer.Option(help="Range ending now, e.g. 30m, 6h, 7d")] = "1d",
+    start: Annotated[str | None, typer.Option(help="Range start (ISO 8601); overrides --since")] = None,
+    end: Annotated[str | None, typer.Option(help="Range end, exclusive (ISO 8601)")] = None,
+    scenario: Annotated[str | None, typer.Option(help="Only predictions with this scenario tag")] = None,
+    coverage: Annotated[float, typer.Option(help="Share of the eligible predictions to label")] = 1.0,
+    delay: Annotated[str, typer.Option(
+        help="Sensor time before a label exists: readings newer than newest - delay stay unlabelled")] = "0s",
+    noise: Annotated[float, typer.Option(help="Share of labels flipped (0 to 1)")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the choice and the flips")] = 0,
+    api_url: Annotated[str | None, typer.Option(help="API address [default: VENTWATCH_API_URL]")] = None,
+) -> None:
+    """Submit ground truth for logged predictions of a time range (and scenario)."""
+    import httpx
+
+    from app.replay.labels import LabelError, LabelRequest
+
+    settings = _settings_with(API_URL=api_url)
+    context = _replay_context(settings)
+    wait = parse_duration(delay)
+    if not isinstance(wait, timedelta):
+        raise _fail(f"--delay {delay!r}: use a number and a unit, e.g. 10m")
+    t_end = _parse_time(end, None)
+    t_start = _parse_time(start, (t_end or datetime.now(UTC)) - _parse_since(since))
+    try:
+        request = LabelRequest(start=t_start, end=t_end, scenario=scenario, coverage=coverage, delay=wait,
+                               noise=noise, seed=seed)
+    except ValidationError as exc:
+        raise _fail("; ".join(e["msg"] for e in exc.errors())) from exc
+    try:
+        report = context.label(request)
+    except httpx.HTTPError as exc:
+        raise _fail(f"the API at {settings.api_url} does not answer ({exc}); start it with "
+                    "`ventwatch serve` or set VENTWATCH_API_URL") from exc
+    except LabelError as exc:
+        raise _fail(str(exc)) from exc
+    _label_summary(report)
+    if report.predictions == 0:
+        err.print(f"no predictions in that range in {settings.log_dir}")
+
+
+@cli.command()
+def panel(
+    host: Annotated[str | None, typer.Option(help="Bind address [default: VENTWATCH_PANEL_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: VENTWATCH_PANEL_PORT]")] = None,
+) -> None:
+    """Run the Streamlit control panel (headless, telemetry off; loopback only without a password)."""
+    from app.panel.access import check_bind, password_of
+
+    settings = _settings_with(PANEL_HOST=host, PANEL_PORT=port)
+    try:
+        check_bind(settings.panel_host, settings.panel_password)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    script = Path(__file__).resolve().parent.parent / "control_panel" / "streamlit_app.py"
+    if not script.is_file():
+        raise _fail(f"{script} is missing: run the panel from a ventwatch checkout")
+    executable = Path(sys.executable).parent / "streamlit"
+    args = [str(executable), "run", str(script),
+            "--server.address", settings.panel_host, "--server.port", str(settings.panel_port),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none", "--server.runOnSave", "false",
+            "--client.toolbarMode", "minimal", "--theme.base", "light"]
+    guard = "password required" if password_of(settings.panel_password) else "no password: loopback only"
+    console.print(f"control panel on http://{settings.panel_host}:{settings.panel_port} ({guard})")
+    os.execve(args[0], args, {**os.environ, "DO_NOT_TRACK": "1"})
 
 
 def main() -> None:

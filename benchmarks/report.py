@@ -158,7 +158,53 @@ Without retention each full-detail window costs the UI about {per_full_mb:.1f} M
 """
 
 
-RENDERERS = {"models": models_section, "api": api_section, "snapshots": snapshots_section}
+def replay_section(record: dict[str, Any]) -> str:
+    r = record["result"]
+    target = r["target_readings_per_s"]
+
+    def cell(x: float | None, fmt: str = ",.1f") -> str:
+        return "–" if x is None else format(x, fmt)
+
+    rows = "\n".join(
+        f"| {run['name']} | {'/predict/batch' if run['endpoint'] == 'batch' else '/predict'} | "
+        f"{cell(run.get('batch'), ',')} | {cell(run.get('concurrency'), ',')} | "
+        f"{'as fast as answered' if run.get('rate') is None else format(run['rate'], ',.0f') + '/s'} | "
+        f"{run['readings']:,} | **{run['readings_per_s']:,.0f}** | "
+        f"{run['p50_ms']:.1f} | {run['p99_ms']:.1f} | "
+        f"{', '.join(f'{x:,.0f}' for x in run.get('runs_readings_per_s', [run['readings_per_s']]))} |"
+        for run in r["runs"])
+    targets = [
+        (f"replay engine drives ≥ {target:,.0f} readings/s through /predict/batch",
+         f"{r['max_batch_readings_per_s']:,.0f} readings/s", _verdict(r["max_batch_readings_per_s"], target)),
+        (f"paced at {target:,.0f}/s, the panel's engine keeps the pace (≥ 95 %)",
+         f"{r['paced_readings_per_s']:,.0f} readings/s", _verdict(r["paced_readings_per_s"], 0.95 * target)),
+        (f"paced at {target:,.0f}/s, `ventwatch simulate` keeps the pace (≥ 95 %)",
+         f"{r['cli_readings_per_s']:,.0f} readings/s", _verdict(r["cli_readings_per_s"], 0.95 * target)),
+    ]
+    target_rows = "\n".join(f"| {a} | {b} | {c} |" for a, b, c in targets)
+    return f"""## Replay throughput (control panel and `ventwatch simulate`)
+
+{_machine(record)}
+
+The replay engine the panel and the CLI share (`app.replay.engine`) against one API worker
+with logging and metrics on, both on this machine's loopback; readings from the generator
+with the `co2-offset` scenario; medians of the rounds shown. Acknowledged readings per
+second of wall time (every reading acknowledged, none rejected), from the first request to
+the last answer: a paced run sends its last batch (N − batch) / rate seconds after its first,
+hence slightly over the rate. Latency is per request.
+
+| run | endpoint | batch | in flight | rate | readings | acknowledged/s | p50 ms | p99 ms | each round |
+|---|---|---|---|---|---|---|---|---|---|
+{rows}
+
+| target | figure | |
+|---|---|---|
+{target_rows}
+"""
+
+
+RENDERERS = {"models": models_section, "api": api_section, "snapshots": snapshots_section,
+             "replay": replay_section}
 
 
 def render(results: Path) -> str:

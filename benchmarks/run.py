@@ -22,7 +22,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-SECTIONS = ("models", "api", "snapshots")
+SECTIONS = ("models", "api", "snapshots", "replay")
 
 
 def machine() -> dict[str, Any]:
@@ -58,6 +58,10 @@ def run_section(name: str, workdir: Path, model_dir: Path, quick: bool) -> dict[
         from benchmarks import snapshots
 
         return snapshots.run(model_dir, workdir, quick=quick)
+    if name == "replay":
+        from benchmarks import replay
+
+        return replay.run(model_dir, workdir, quick=quick)
     raise SystemExit(f"unknown section {name!r}; choose from {SECTIONS}")
 
 

@@ -28,7 +28,7 @@ from app.durations import format_duration
 from app.model.bundle import ModelBundle
 from app.schema import LABEL, PROBABILITY
 from app.settings import Settings
-from app.snapshots import dashboard, report
+from app.snapshots import dashboard, layout, report
 from app.snapshots.data import LogQueries, WindowData
 from app.snapshots.reference import SeasonalReference
 from app.snapshots.state import JobState, WindowState
@@ -57,7 +57,7 @@ class SnapshotJob:
         self.schema = self.bundle.schema
         self.version = self.bundle.version
         self.store = WorkspaceStore(settings.workspace_dir)
-        self.project_name = f"{self.bundle.card.name} {self.version}"
+        self.project_name = layout.project_name(self.bundle.card.name, self.version)
         self.project_id = self.store.ensure_project(
             self.project_name,
             f"{self.bundle.card.estimator} trained on {self.schema.dataset} "

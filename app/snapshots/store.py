@@ -19,16 +19,15 @@ from pathlib import Path
 
 from evidently.sdk.models import DashboardModel, ProjectModel
 
-PROJECT_FILE = "metadata.json"
-DASHBOARD_FILE = "dashboard.json"
-SNAPSHOTS_DIR = "snapshots"
-STATE_FILE = "ventwatch-state.json"
-# Ids derive from names, so re-runs address the same project and snapshots.
-NAMESPACE = uuid.UUID("6f1c2a0e-8d1b-4e57-9a57-0b5e1d0c7e11")
-
-
-def stable_id(*parts: str) -> str:
-    return str(uuid.uuid5(NAMESPACE, "\x1f".join(parts)))
+from app.snapshots.layout import (  # noqa: F401 (re-exported: names others import from here)
+    DASHBOARD_FILE,
+    NAMESPACE,
+    PROJECT_FILE,
+    SNAPSHOTS_DIR,
+    STATE_FILE,
+    stable_id,
+)
+from app.snapshots.layout import project_id as project_id_for
 
 
 class WorkspaceStore:
@@ -58,7 +57,7 @@ class WorkspaceStore:
 
     def ensure_project(self, name: str, description: str) -> str:
         """The project for `name` (created or its description updated); returns its id."""
-        project_id = stable_id("project", name)
+        project_id = project_id_for(name)
         model = ProjectModel(id=uuid.UUID(project_id), name=name, description=description)
         path = self.project_dir(project_id) / PROJECT_FILE
         text = json.dumps(json.loads(model.json()), indent=2)

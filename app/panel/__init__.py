@@ -1,0 +1,1 @@
+"""Plain logic behind the Streamlit control panel: background replays, status probes, snapshot windows."""
