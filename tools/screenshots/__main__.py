@@ -13,11 +13,12 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.screenshots import demo, evidently_ui
+from tools.screenshots import demo, evidently_ui, grafana
 from tools.screenshots.browser import CHROMIUM, available
 
 SECTIONS: dict[str, Callable[[demo.Demo, Path], list[Path]]] = {
     "evidently": evidently_ui.shoot,
+    "grafana": grafana.shoot,
 }
 
 
