@@ -16,7 +16,8 @@ from app import procs
 from app.alerts.store import ALERTS_FILE, AlertStore, WebhookPayload, records_of
 
 
-def payload(status: str, *alerts: tuple[str, str, str], receiver: str = "ventwatch-warning") -> dict[str, Any]:
+def payload(status: str, *alerts: tuple[str, str, str],
+            receiver: str = "ventwatch-warning") -> dict[str, Any]:
     """Alertmanager's webhook body (version 4) for (alertname, severity, fingerprint) triples."""
     return {
         "version": "4", "groupKey": "{}:{alertname=\"x\"}", "truncatedAlerts": 0, "status": status,
@@ -48,7 +49,8 @@ def receiver(tmp_path: Path) -> Iterator[procs.Server]:
 
 def test_records_firing_then_resolved_and_serves_the_latest_state(receiver: procs.Server,
                                                                    tmp_path: Path) -> None:
-    fire = payload("firing", ("DataDriftShareHigh", "warning", "aa01"), ("KeyFeatureDrift", "warning", "bb02"))
+    fire = payload("firing", ("DataDriftShareHigh", "warning", "aa01"),
+                   ("KeyFeatureDrift", "warning", "bb02"))
     r = httpx.post(f"{receiver.url}/webhook", json=fire, timeout=10)
     assert r.status_code == 200 and r.json() == {"recorded": 2}
     critical = payload("firing", ("ApiDown", "critical", "cc03"), receiver="ventwatch-critical")
@@ -72,7 +74,8 @@ def test_records_firing_then_resolved_and_serves_the_latest_state(receiver: proc
     metrics = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for f in text_string_to_metric_families(httpx.get(f"{receiver.url}/metrics").text)
                for s in f.samples}
-    assert metrics[("ventwatch_alert_notifications_total", (("severity", "warning"), ("status", "firing")))] == 2
+    warnings = ("ventwatch_alert_notifications_total", (("severity", "warning"), ("status", "firing")))
+    assert metrics[warnings] == 2
     assert metrics[("ventwatch_alerts_firing", (("severity", "critical"),))] == 1
     assert ("process_resident_memory_bytes", ()) in metrics
 
@@ -85,7 +88,8 @@ def test_records_firing_then_resolved_and_serves_the_latest_state(receiver: proc
 def test_state_survives_a_restart(tmp_path: Path) -> None:
     first = start(tmp_path / "run", tmp_path / "a.log")
     try:
-        httpx.post(f"{first.url}/webhook", json=payload("firing", ("ApiDown", "critical", "cc03")), timeout=10)
+        body = payload("firing", ("ApiDown", "critical", "cc03"))
+        httpx.post(f"{first.url}/webhook", json=body, timeout=10)
     finally:
         assert first.stop() in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it handled
     second = start(tmp_path / "run", tmp_path / "b.log")

@@ -127,8 +127,8 @@ API = Dashboard(
                             f'[{RATE}])) or vector(0))',
                             f"sum(rate(ventwatch_http_requests_total{{{PREDICT_ROUTES}}}[{RATE}]))"),
                       "5xx (server faults: alert above 1 %)"),
-               Target(ratio(f'(sum(rate(ventwatch_http_requests_total{{{PREDICT_ROUTES},status=~"4.."}}'
-                            f'[{RATE}])) or vector(0))',
+               # Rejections are counted from zero per reason, so their first one shows in rate().
+               Target(ratio(f"sum(rate(ventwatch_rejected_inputs_total[{RATE}]))",
                             f"sum(rate(ventwatch_http_requests_total{{{PREDICT_ROUTES}}}[{RATE}]))"),
                       "4xx (rejected input)"),
                unit="percentunit", min=0,
@@ -193,6 +193,8 @@ API = Dashboard(
 QUALITY = ('label_replace({__name__=~"ventwatch_model_(%s)"}, '
            '"metric", "$1", "__name__", "ventwatch_model_(.*)")')
 
+F1_TESTED = "ventwatch_model_f1 and ventwatch_model_f1_tested == 1"
+
 ML = Dashboard(
     uid="ventwatch-ml", title="ML Model", slug="ml-model",
     description="What the model sees and decides (live, from the API) and how its windows drift and "
@@ -205,7 +207,9 @@ ML = Dashboard(
                  description="Share of features drifting in the latest closed window."),
             stat(2, "Accuracy", Target("ventwatch_model_accuracy", "accuracy"), unit="percentunit",
                  description="On the labelled rows of the latest window with enough labels."),
-            stat(3, "F1", Target("ventwatch_model_f1", "F1"), unit="percentunit"),
+            stat(3, "F1 (windows with enough positives)", Target(F1_TESTED, "F1"), unit="percentunit",
+                 description="F1 of a window with a handful of positive labels is 0 or 1 by chance: "
+                             "shown (and alerted on) only where the window's F1 test ran."),
             stat(4, "Label coverage (recent windows)",
                  Target("ventwatch_label_coverage_recent_ratio", "coverage"), unit="percentunit"),
             stat(5, "Since the last snapshot run",
@@ -229,29 +233,32 @@ ML = Dashboard(
         )),
         Row(102, "Quality (ground-truth labels)", (
             ts(9, "Quality on the latest labelled window",
-               Target(QUALITY % "accuracy|f1|precision|recall|roc_auc", "{{metric}}"),
+               Target(QUALITY % "accuracy|precision|recall|roc_auc", "{{metric}}"),
+               Target(F1_TESTED, "f1"),
                Target(QUALITY % "accuracy_floor|f1_floor", "{{metric}}"),
-               unit="percentunit", min=0, max=1,
-               description="Accuracy, F1, precision, recall and ROC AUC with the floors alerts use."),
+               unit="percentunit", min=0, max=1, w=8,
+               description="Accuracy, precision, recall, ROC AUC and F1 (where tested) with the floors "
+                           "the alerts use."),
             ts(10, "Label coverage",
                Target("ventwatch_label_coverage_ratio", "latest window"),
                Target("ventwatch_label_coverage_recent_ratio", "recent windows"),
                Target("ventwatch_label_coverage_floor", "floor"),
-               unit="percentunit", min=0, max=1),
+               unit="percentunit", min=0, max=1, w=8),
             ts(11, "Labels received",
                Target(f"sum by (label) (rate(ventwatch_labels_received_total[{RATE}]))", "label {{label}}"),
-               unit="ops", min=0),
+               unit="ops", min=0, w=8),
         )),
         Row(103, "Predictions (live, from the API)", (
             ts(12, "Predictions by class",
                Target(f"sum by (predicted_class) (rate(ventwatch_predictions_total[{RATE}]))",
-                      "class {{predicted_class}}"), unit="ops", min=0),
+                      "class {{predicted_class}}"), unit="ops", min=0, w=8),
             ts(13, "Ventilation activation rate",
                Target(ratio(f"sum(rate(ventwatch_ventilation_activations_total[{RATE}]))",
                             f"sum(rate(ventwatch_predictions_total[{RATE}]))"), "live"),
-               Target("ventwatch_activation_ratio", "latest window"), unit="percentunit", min=0, max=1),
+               Target("ventwatch_activation_ratio", "latest window"), unit="percentunit", min=0, max=1,
+               w=8),
             heatmap(14, "Predicted probability of 'ventilation needed'",
-                    "ventwatch_prediction_probability_bucket"),
+                    "ventwatch_prediction_probability_bucket", w=8),
         )),
         # Alone in its row: Grafana lays the repeated copies out three per line.
         Row(104, "Input distributions (live, from the API)", (
