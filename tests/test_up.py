@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -21,9 +22,9 @@ from tests.conftest import require
 pytestmark = pytest.mark.slow
 
 
-def processes_with(marker: str) -> list[str]:
-    """Command lines of live processes whose environment holds `marker` (wherever they were reparented)."""
-    found = []
+def processes_with(marker: str) -> dict[int, str]:
+    """pid -> command line of live processes whose environment holds `marker` (however reparented)."""
+    found = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():
             continue
@@ -32,10 +33,17 @@ def processes_with(marker: str) -> list[str]:
                 state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
                 if state != "Z":
                     cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
-                    found.append(cmdline.decode(errors="replace"))
+                    found[int(proc.name)] = cmdline.decode(errors="replace")
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
     return found
+
+
+def terminate(pids: dict[int, str]) -> None:
+    """Clean-up after a failed assertion: SIGTERM what is left, by pid."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
 
 
 def wait_output(path: Path, text: str, process: subprocess.Popen[bytes], timeout: float) -> str:
@@ -97,10 +105,40 @@ def test_up_starts_everything_and_ctrl_c_leaves_nothing_behind(model_dir: Path, 
         os.killpg(up.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the foreground group
         assert up.wait(60) == 0, log.read_text()
     finally:
-        if up.poll() is None:
-            os.killpg(up.pid, signal.SIGKILL)
+        if up.poll() is None:  # a failed assertion: stop it the way a user would, then for sure
+            os.killpg(up.pid, signal.SIGINT)
+            try:
+                up.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(up.pid, signal.SIGKILL)
+            terminate(processes_with(marker))
     assert "stopped" in log.read_text()
     deadline = time.monotonic() + 5
     while (left := processes_with(marker)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not left, left
+
+
+def test_children_stop_even_if_up_is_killed_outright(model_dir: Path, tmp_path: Path) -> None:
+    """SIGKILL leaves `ventwatch up` no chance to clean up: the kernel signals its children."""
+    require(shutil.which("setpriv") is not None, "setpriv (util-linux)")
+    settings = isolated_settings(tmp_path, model_dir)
+    marker = f"VENTWATCH_RUN_DIR={settings.run_dir}"
+    env = {**os.environ, **settings_env(settings)}
+    log = tmp_path / "up.out"
+    with log.open("wb") as out:
+        up = subprocess.Popen([str(procs.VENV_BIN / "ventwatch"), "up"], stdout=out, stderr=subprocess.STDOUT,
+                              env=env, cwd=tmp_path, start_new_session=True)
+    try:
+        wait_output(log, "ventwatch is up", up, timeout=240)
+        assert len(processes_with(marker)) >= 8
+        up.kill()
+        up.wait(10)
+        deadline = time.monotonic() + 30
+        while (left := processes_with(marker)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not left, left
+    finally:
+        if up.poll() is None:
+            os.killpg(up.pid, signal.SIGKILL)
+        terminate(processes_with(marker))

@@ -3,6 +3,12 @@ stop them all (group by group, so no child is left behind).
 
 Each process writes to `<log_dir>/<name>.log`; `follow()` echoes those files with a name
 prefix, Procfile-runner style, without pipes that a chatty process could fill.
+
+Children in their own sessions do not see the terminal's Ctrl-C (the supervisor stops them,
+in order); should the supervisor itself be killed outright, util-linux's `setpriv
+--pdeathsig TERM` (when present) has the kernel send each child SIGTERM, so none is orphaned.
+The kernel watches the thread that started the child: call `start` from one that lives as
+long as the stack (the main thread).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -66,6 +73,12 @@ class StartError(RuntimeError):
     pass
 
 
+def _with_parent_death_signal(argv: Sequence[str]) -> list[str]:
+    """argv run through `setpriv --pdeathsig TERM` when available (no preexec_fn: threads run here)."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--", *argv] if setpriv else list(argv)
+
+
 class Supervisor:
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
@@ -77,9 +90,9 @@ class Supervisor:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{spec.name}.log"
         with log_path.open("ab") as handle:
-            process = subprocess.Popen(list(spec.argv), stdout=handle, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, env={**os.environ, **spec.env},
-                                       start_new_session=True)
+            process = subprocess.Popen(_with_parent_death_signal(spec.argv), stdout=handle,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       env={**os.environ, **spec.env}, start_new_session=True)
         running = Running(spec, process, log_path)
         self.running.append(running)
         log.debug("started %s (pid %d): %s", spec.name, process.pid, " ".join(spec.argv))
