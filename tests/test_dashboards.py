@@ -113,7 +113,8 @@ def test_the_issue_asks_for_these_panels() -> None:
         assert needle in api, needle
     for needle in ("ventwatch_predictions_total", "ventwatch_ventilation_activations_total",
                    "ventwatch_prediction_probability_bucket", "ventwatch_input_${feature}_bucket",
-                   "ventwatch_drift_share", "ventwatch_feature_drift_score", "accuracy|", "ventwatch_model_f1",
+                   "ventwatch_drift_share", "ventwatch_feature_drift_score", "accuracy|",
+                   "ventwatch_model_f1",
                    "ventwatch_label_coverage", "ventwatch_snapshot_last_success_timestamp_seconds",
                    'ALERTS{alertstate=\\"firing\\"}'):
         assert needle in ml, needle
