@@ -29,6 +29,7 @@ from app.schema import MEASURED_AT
 DAY = "2026-02-18"  # a Wednesday inside the default model's reference season
 NIGHT_SHIFT: Mapping[str, float] = {"occupancy": 5, "co2_ppm": 700.0, "temperature_c": 4.0}
 DRIFTING = tuple(NIGHT_SHIFT)
+POLICY = VentilationPolicy.model_validate({})  # the default policy, as the model was trained on
 DRIFT_ALERTS = frozenset({"DataDriftShareHigh", "KeyFeatureDrift"})
 
 # Settings for a stack that watches the drill: the drill replays a past night, so hourly
@@ -53,7 +54,7 @@ def readings(start: str, hours: float, seed: int, shift: Mapping[str, float] | N
     for name, delta in (shift or {}).items():
         feature = SCHEMA.feature(name)
         frame[name] = (frame[name] + delta).clip(feature.min, feature.max)
-    frame[TARGET] = VentilationPolicy().label(frame)
+    frame[TARGET] = POLICY.label(frame)
     return frame
 
 
