@@ -195,16 +195,16 @@ def alert_receiver(
     serve_receiver(settings, log_level)
 
 
-@cli.command("render-config")
+@cli.command("render-config", short_help="Write the Prometheus and Alertmanager configuration for 127.0.0.1.",
+             help=(
+    "Write prometheus.yml, alert_rules.yml and alertmanager.yml for processes on 127.0.0.1, "
+    "rendered from the compose files at the top of the repository: only addresses, the rule file "
+    "path and the links change (cAdvisor's job is left out: it needs Docker)."))
 def render_config(
     out: Annotated[Path | None, typer.Option(
         help="Directory to write to [default: VENTWATCH_RUN_DIR/observability]")] = None,
 ) -> None:
-    """Write prometheus.yml, alert_rules.yml and alertmanager.yml for processes on 127.0.0.1.
-
-    Rendered from the compose files at the top of the repository: only addresses, the rule
-    file path and the links change (cAdvisor's job is left out: it needs Docker).
-    """
+    """Write the Prometheus and Alertmanager configuration for 127.0.0.1."""
     from app.observability.config import write_local
 
     settings = get_settings()
@@ -213,18 +213,17 @@ def render_config(
         console.print(f"wrote {path}")
 
 
-@cli.command()
+@cli.command(short_help="Start the whole stack as local processes (make run); Ctrl-C stops it.", help=(
+    "Start the whole stack as local processes (what `make run` runs); Ctrl-C stops all of it. "
+    "Runs `ventwatch train --if-missing`, then the API, snapshot service, Evidently UI, alert "
+    "receiver and control panel, plus node-exporter, Alertmanager and Prometheus when their "
+    "binaries are installed (make observability-deps). Snapshot windows default to 5m here (set "
+    "VENTWATCH_SNAPSHOT_WINDOW to change) so that drift shows within minutes. Logs: "
+    "VENTWATCH_RUN_DIR/logs/<service>.log, echoed here."))
 def up(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for every service to answer")] = 180.0,
 ) -> None:
-    """Start the whole stack as local processes (what `make run` runs); Ctrl-C stops all of it.
-
-    Runs `ventwatch train --if-missing`, then the API, snapshot service, Evidently UI, alert
-    receiver and control panel, plus node-exporter, Alertmanager and Prometheus when their
-    binaries are installed (make observability-deps). Snapshot windows default to 5m here
-    (set VENTWATCH_SNAPSHOT_WINDOW to change) so that drift shows within minutes. Logs:
-    VENTWATCH_RUN_DIR/logs/<service>.log, echoed here.
-    """
+    """Start the whole stack as local processes; Ctrl-C stops all of it."""
     import signal
     import time
 
