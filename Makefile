@@ -44,7 +44,8 @@ run: model
 observability-deps:
 	$(SUDO) apt-get update
 	$(SUDO) apt-get install -y --no-install-recommends prometheus prometheus-alertmanager prometheus-node-exporter
-	-$(SUDO) systemctl disable --now prometheus prometheus-alertmanager prometheus-node-exporter 2>/dev/null
+	@if [ -d /run/systemd/system ]; then \
+		$(SUDO) systemctl disable --now prometheus prometheus-alertmanager prometheus-node-exporter; fi
 
 dashboards: install
 	$(BIN)/python -m app.observability.dashboards
