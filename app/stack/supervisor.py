@@ -50,14 +50,15 @@ class Running:
         return self.process.pid  # leader of its own session and group
 
     def group_alive(self) -> bool:
-        self.process.poll()  # reap the leader, or a zombie would count as alive
+        """Whether any process of the group still runs (zombies waiting for a reaper do not)."""
+        self.process.poll()
         try:
             os.killpg(self.pgid, 0)
         except ProcessLookupError:
             return False
         except PermissionError:
             return True
-        return True
+        return any(pgrp == self.pgid and state != "Z" for state, pgrp in _process_groups())
 
     def signal_group(self, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -71,6 +72,18 @@ class Running:
 
 class StartError(RuntimeError):
     pass
+
+
+def _process_groups() -> list[tuple[str, int]]:
+    """(state, process group) of every process, from /proc."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        out.append((fields[0], int(fields[2])))
+    return out
 
 
 def _with_parent_death_signal(argv: Sequence[str]) -> list[str]:
@@ -147,9 +160,11 @@ class Supervisor:
     def follow(self, echo: Callable[[str, str], None]) -> None:
         """Echo new lines of every log file as `echo(name, line)`, from a background thread."""
 
+        # From what is there now (earlier lines were shown by whoever wanted them).
+        offsets = {r.log_path: r.log_path.stat().st_size if r.log_path.exists() else 0
+                   for r in self.running}
+
         def run() -> None:
-            offsets = {r.log_path: r.log_path.stat().st_size if r.log_path.exists() else 0
-                       for r in self.running}
             while not self._follow_stop.wait(0.3):
                 for r in self.running:
                     offset = offsets.get(r.log_path, 0)

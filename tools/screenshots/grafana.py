@@ -41,8 +41,11 @@ def shoot(demo: Demo, out: Path) -> list[Path]:
             time.sleep(10)  # a little history after the alerts fired
             notes = {key: "cAdvisor fixture data" for key in CADVISOR_PANELS}
             scrape = drill.TIMING.scrape_interval.total_seconds() if drill.TIMING.scrape_interval else 15
-            return grafana_panels.render(settings.prometheus_url, out, start, time.time(), step=scrape,
-                                         scrape_interval=scrape, notes=notes)
+            rendered = grafana_panels.render(settings.prometheus_url, out, start, time.time(), step=scrape,
+                                             scrape_interval=scrape, notes=notes)
+            for title in rendered.empty:
+                print(f"no data: {title}")
+            return rendered.files
         finally:
             prom.close()
             stack.stop()

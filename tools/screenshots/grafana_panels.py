@@ -84,6 +84,7 @@ class Renderer:
         self.start, self.end, self.step = start, end, step
         self.builtins = {"__rate_interval": dashboards.rate_interval(scrape_interval, step)}
         self.notes = notes or {}
+        self.empty: list[str] = []  # titles of panels drawn as "No data"
 
     def _values(self, query: str) -> list[str]:
         metric, label = label_values_query(query)
@@ -116,7 +117,8 @@ class Renderer:
     def _draw_panel(self, panel: dict[str, Any], title: str, group: list[dashboards.Query]) -> Drawn:
         unit = panel["fieldConfig"]["defaults"].get("unit", "short")
         results = [(q, self._series(q.expr, q.instant)) for q in group]
-        if not any(s.points for _, series in results for s in series):
+        if not any(s.finite() for _, series in results for s in series):
+            self.empty.append(title)
             return Drawn(panel, title, None, '<div class="nodata">No data</div>')
         kind = panel["type"]
         if kind == "table":
@@ -274,9 +276,15 @@ def _layout(dashboard: dict[str, Any], drawn: list[Drawn]) -> tuple[str, dict[st
     return "".join(cells), figures, bottom + 10
 
 
+@dataclass
+class Rendered:
+    files: list[Path]
+    empty: list[str]  # panels with no data to draw
+
+
 def render(prometheus_url: str, out: Path, start: float, end: float, step: float,
            scrape_interval: float, notes: dict[tuple[str, int], str] | None = None,
-           per_panel: bool = True) -> list[Path]:
+           per_panel: bool = True) -> Rendered:
     """PNG of each dashboard, and of each panel in `out/<slug>/` when `per_panel`."""
     from plotly.offline import get_plotlyjs
 
@@ -284,6 +292,7 @@ def render(prometheus_url: str, out: Path, start: float, end: float, step: float
 
     prom = Prometheus(prometheus_url)
     renderer = Renderer(prom, start, end, step, scrape_interval, notes)
+    out = out.resolve()  # the page is opened as a file:// URI
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     plotly_js = get_plotlyjs()
@@ -300,20 +309,22 @@ def render(prometheus_url: str, out: Path, start: float, end: float, step: float
                                         figures=json.dumps(figures))
                 page_file = out / f"grafana-{d.slug}.html"
                 page_file.write_text(page_html)
-                page = b.new_page(viewport={"width": WIDTH_PX + 20, "height": 900})
-                page.goto(page_file.as_uri())
-                page.wait_for_selector("body[data-ready='1']", timeout=60_000)
-                time.sleep(0.5)
-                files.append(out / f"grafana-{d.slug}.png")
-                page.screenshot(path=str(files[-1]), full_page=True)
-                if per_panel:
-                    (out / d.slug).mkdir(exist_ok=True)
-                    for element in page.query_selector_all(".panel"):
-                        name = element.get_attribute("data-file") or "panel"
-                        files.append(out / d.slug / f"{name}.png")
-                        element.screenshot(path=str(files[-1]))
-                page.close()
-                page_file.unlink()
+                try:
+                    page = b.new_page(viewport={"width": WIDTH_PX + 20, "height": 900})
+                    page.goto(page_file.as_uri())
+                    page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+                    time.sleep(0.5)
+                    files.append(out / f"grafana-{d.slug}.png")
+                    page.screenshot(path=str(files[-1]), full_page=True)
+                    if per_panel:
+                        (out / d.slug).mkdir(exist_ok=True)
+                        for element in page.query_selector_all(".panel"):
+                            name = element.get_attribute("data-file") or "panel"
+                            files.append(out / d.slug / f"{name}.png")
+                            element.screenshot(path=str(files[-1]))
+                    page.close()
+                finally:
+                    page_file.unlink()
     finally:
         prom.close()
-    return files
+    return Rendered(files, renderer.empty)
