@@ -8,10 +8,15 @@ MODEL_DIR ?= models/ventilation
 export DO_NOT_TRACK := 1
 export OMP_NUM_THREADS := 1
 
-.PHONY: help install model run serve test bench screenshots lint clean
+# apt-get needs root: sudo unless we are root already.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help install model run observability-deps dashboards serve test bench screenshots lint clean
 
 help:
-	@echo "make run    - train the default model if needed and start the stack"
+	@echo "make run    - train the default model if needed and start the stack (Ctrl-C stops it)"
+	@echo "make observability-deps - install Prometheus, Alertmanager and node-exporter (Debian)"
+	@echo "make dashboards - regenerate grafana/dashboards/*.json from app/observability/dashboards.py"
 	@echo "make test   - install test dependencies and run every test"
 	@echo "make bench  - run the benchmarks and rewrite BENCHMARKS.md"
 	@echo "make screenshots - render the UIs of a demo stack to screenshots/*.png"
@@ -30,8 +35,20 @@ install: $(VENV)/.installed
 model: install
 	$(BIN)/ventwatch train --if-missing --out $(MODEL_DIR)
 
+# API, snapshot service, Evidently UI, alert receiver and control panel, plus Prometheus,
+# Alertmanager and node-exporter when installed (make observability-deps); every URL printed.
 run: model
-	$(BIN)/ventwatch serve
+	VENTWATCH_MODEL_DIR=$(MODEL_DIR) $(BIN)/ventwatch up
+
+# Debian starts the packaged services on install; `make run` runs its own, so stop those.
+observability-deps:
+	$(SUDO) apt-get update
+	$(SUDO) apt-get install -y --no-install-recommends prometheus prometheus-alertmanager prometheus-node-exporter
+	@if [ -d /run/systemd/system ]; then \
+		$(SUDO) systemctl disable --now prometheus prometheus-alertmanager prometheus-node-exporter; fi
+
+dashboards: install
+	$(BIN)/python -m app.observability.dashboards
 
 test: install
 	$(BIN)/python -m pytest

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from app.durations import parse_duration
+from app.durations import format_duration, parse_duration
 from app.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -182,6 +182,101 @@ def report(
         console.print(f"wrote {path}")
     if len(written.files) == 1:
         console.print("no classification report: too few labelled rows in that window")
+
+
+@cli.command("alert-receiver")
+def alert_receiver(
+    host: Annotated[str | None, typer.Option(help="Bind address [default: VENTWATCH_ALERTS_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: VENTWATCH_ALERTS_PORT]")] = None,
+    log_level: Annotated[str, typer.Option(help="Server log level")] = "info",
+) -> None:
+    """Alertmanager's webhook: record alerts to run/alerts.jsonl, serve them at GET /alerts."""
+    from app.alerts.receiver import serve as serve_receiver
+
+    settings = _settings_with(ALERTS_HOST=host, ALERTS_PORT=port)
+    _setup_logging(log_level)
+    serve_receiver(settings, log_level)
+
+
+@cli.command("render-config", short_help="Write the Prometheus and Alertmanager configuration for 127.0.0.1.",
+             help=(
+    "Write prometheus.yml, alert_rules.yml and alertmanager.yml for processes on 127.0.0.1, "
+    "rendered from the compose files at the top of the repository: only addresses, the rule file "
+    "path and the links change (cAdvisor's job is left out: it needs Docker)."))
+def render_config(
+    out: Annotated[Path | None, typer.Option(
+        help="Directory to write to [default: VENTWATCH_RUN_DIR/observability]")] = None,
+) -> None:
+    """Write the Prometheus and Alertmanager configuration for 127.0.0.1."""
+    from app.observability.config import write_local
+
+    settings = get_settings()
+    paths = write_local(settings, out or settings.run_dir / "observability")
+    for path in (paths.prometheus, paths.rules, paths.alertmanager):
+        console.print(f"wrote {path}")
+
+
+@cli.command(short_help="Start the whole stack as local processes (make run); Ctrl-C stops it.", help=(
+    "Start the whole stack as local processes (what `make run` runs); Ctrl-C stops all of it. "
+    "Runs `ventwatch train --if-missing`, then the API, snapshot service, Evidently UI, alert "
+    "receiver and control panel, plus node-exporter, Alertmanager and Prometheus when their "
+    "binaries are installed (make observability-deps). Snapshot windows default to 5m here (set "
+    "VENTWATCH_SNAPSHOT_WINDOW to change) so that drift shows within minutes. Logs: "
+    "VENTWATCH_RUN_DIR/logs/<service>.log, echoed here."))
+def up(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for every service to answer")] = 180.0,
+) -> None:
+    """Start the whole stack as local processes; Ctrl-C stops all of it."""
+    import signal
+    import time
+
+    from app.stack.local import LocalStack, UrlTable
+    from app.stack.supervisor import StartError
+
+    os.environ.setdefault("VENTWATCH_SNAPSHOT_WINDOW", "5m")
+    settings = _settings_with()
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # SIGINT too: a shell that starts us in the background leaves SIGINT ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
+    stack = LocalStack(settings)
+    code = 0
+    try:
+        console.print(f"starting ventwatch (logs in {stack.supervisor.log_dir}) …")
+        plan = stack.start(timeout)
+        console.print("[bold]ventwatch is up[/bold] — Ctrl-C stops everything")
+        for name, url, state in UrlTable.of(plan, settings).rows:
+            console.print(f"  {name:<15} {url:<40} {state}", markup=False, highlight=False)
+        console.print(f"snapshot windows of {format_duration(settings.snapshot_window)}, closed "
+                      f"{format_duration(settings.snapshot_lateness)} after their end, checked every "
+                      f"{format_duration(settings.snapshot_every)}; logs: {stack.supervisor.log_dir}")
+
+        def echo(name: str, line: str) -> None:
+            sys.stdout.write(f"{name:>14} | {line}\n")
+            sys.stdout.flush()
+
+        stack.supervisor.follow(echo)
+        while True:
+            time.sleep(0.5)
+            gone = stack.supervisor.exited()
+            if gone is not None:
+                err.print(f"[red]{gone.spec.name} exited with code {gone.process.returncode}; "
+                          f"stopping everything[/red]\n{gone.tail()}")
+                code = 1
+                break
+    except StartError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        code = 1
+    except KeyboardInterrupt:
+        console.print("\nstopping …")
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not orphan anything
+        stack.stop()
+    console.print("stopped")
+    raise typer.Exit(code)
 
 
 def _cell(value: object) -> str:

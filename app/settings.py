@@ -75,6 +75,8 @@ class Settings(BaseSettings):
         0.1, ge=0, le=1, description="Per-feature share of missing values tolerated in a window")
     accuracy_floor: float = Field(0.85, ge=0, le=1)
     f1_floor: float = Field(0.75, ge=0, le=1)
+    label_coverage_floor: float = Field(
+        0.05, ge=0, le=1, description="Alert when fewer recent rows than this share are labelled")
 
     # Evidently UI.
     ui_host: str = "127.0.0.1"
@@ -89,6 +91,7 @@ class Settings(BaseSettings):
     prometheus_url: str = "http://127.0.0.1:9090"
     alertmanager_url: str = "http://127.0.0.1:9093"
     grafana_url: str = Field("http://127.0.0.1:3000", description="Grafana, as a browser reaches it")
+    node_exporter_url: str = Field("http://127.0.0.1:9100", description="node-exporter (make run)")
 
     # Control panel (Streamlit).
     panel_host: str = "127.0.0.1"

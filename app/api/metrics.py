@@ -13,6 +13,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     disable_created_metrics,
 )
 
@@ -140,6 +141,9 @@ class ApiMetrics:
 
     def __init__(self, registry: CollectorRegistry, schema: FeatureSchema) -> None:
         self.registry = registry
+        # CPU and resident memory of this process for the dashboards (single-process mode;
+        # with several workers /metrics merges their shards, which hold no process metrics).
+        ProcessCollector(registry=registry)
         self.requests = Counter(
             "ventwatch_http_requests", "HTTP requests by route template, method and status",
             ["route", "method", "status"], registry=registry)

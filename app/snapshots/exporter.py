@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -48,9 +48,25 @@ class SnapshotCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         job, state = self.job, self.job.state
         info = GaugeMetricFamily("ventwatch_snapshot_info", "Project the job writes (always 1)",
-                                 labels=["project", "model_version", "window"])
-        info.add_metric([job.project_name, job.version, str(int(job.window.total_seconds()))], 1)
+                                 labels=["project", "project_id", "model_version", "window"])
+        info.add_metric([job.project_name, job.project_id, job.version,
+                         str(int(job.window.total_seconds()))], 1)
         yield info
+        # The thresholds the job tests against, so alert rules and dashboards compare with
+        # the configured values instead of restating them.
+        settings = job.settings
+        for name, doc, value in (
+                ("ventwatch_drift_share_threshold", "Dataset drift: share of drifted features "
+                 "at or above this", settings.drift_share_threshold),
+                ("ventwatch_model_accuracy_floor", "Accuracy below this fails the window's test",
+                 settings.accuracy_floor),
+                ("ventwatch_model_f1_floor", "F1 below this fails the window's test "
+                 "(when the window has enough positive labels)", settings.f1_floor),
+                ("ventwatch_label_coverage_floor", "Recent label coverage below this is too low "
+                 "to monitor quality", settings.label_coverage_floor),
+                ("ventwatch_snapshot_interval_seconds", "How often the job runs",
+                 settings.snapshot_every.total_seconds())):
+            yield GaugeMetricFamily(name, doc, value=value)
         with self.stats.lock:
             runs = CounterMetricFamily("ventwatch_snapshot_runs", "Snapshot job runs by result",
                                        labels=["result"])
@@ -133,11 +149,19 @@ class SnapshotCollector(Collector):
                     yield GaugeMetricFamily(f"ventwatch_model_{name}",
                                             f"{doc} on the labelled rows of the latest labelled window",
                                             value=entry.values[name])
+            if "f1_tested" in entry.values:
+                # F1 of a quiet night (a handful of positives) is 0 or 1 by chance: alert rules
+                # hold F1 to its floor only where the window's own test did.
+                yield GaugeMetricFamily(
+                    "ventwatch_model_f1_tested",
+                    "1 if the latest labelled window had enough positive labels for its F1 test",
+                    value=entry.values["f1_tested"])
 
 
 def registry_for(job: SnapshotJob, stats: RunStats) -> CollectorRegistry:
     registry = CollectorRegistry()
     registry.register(SnapshotCollector(job, stats))
+    ProcessCollector(registry=registry)  # process_cpu_seconds_total, process_resident_memory_bytes
     return registry
 
 

@@ -222,7 +222,8 @@ def values(model: SnapshotModel, features: list[str]) -> dict[str, float]:
 
     Names: drift_share, drifted_features, drift:<feature>, drift_detected:<feature>,
     prediction_drift, activation_rate, rows, labelled_rows, label_coverage, accuracy,
-    precision, recall, f1, roc_auc, tests_passed, tests_failed, missing:<feature>.
+    precision, recall, f1, f1_tested (1 if F1 was held to its floor), roc_auc, tests_passed,
+    tests_failed, missing:<feature>.
     """
     out: dict[str, float] = {}
     simple = {"Accuracy": "accuracy", "Precision": "precision", "Recall": "recall",
@@ -246,6 +247,8 @@ def values(model: SnapshotModel, features: list[str]) -> dict[str, float]:
             out[params["key"]] = float(result.value)
         elif kind in simple and isinstance(result, SingleValue):
             out[simple[kind]] = float(result.value)
+            if kind == "F1Score":
+                out["f1_tested"] = float(bool(result.tests))
     return {k: v for k, v in out.items() if not (isinstance(v, float) and math.isnan(v))}
 
 

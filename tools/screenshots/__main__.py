@@ -13,12 +13,13 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.screenshots import demo, evidently_ui, panel_pages
+from tools.screenshots import demo, evidently_ui, grafana, panel_pages
 from tools.screenshots.browser import CHROMIUM, available
 
 SECTIONS: dict[str, Callable[[demo.Demo, Path], list[Path]]] = {
     "evidently": evidently_ui.shoot,
     "panel": panel_pages.shoot,
+    "grafana": grafana.shoot,
 }
 
 

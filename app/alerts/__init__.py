@@ -1,0 +1,1 @@
+"""The alert webhook receiver: records what Alertmanager sends, serves it to the control panel."""

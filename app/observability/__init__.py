@@ -1,0 +1,1 @@
+"""Prometheus, Alertmanager and Grafana configuration: rendering, dashboards, queries."""

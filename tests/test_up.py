@@ -1,0 +1,144 @@
+"""`ventwatch up` (what `make run` runs) as a user runs it: every URL answers, Ctrl-C stops it all."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app import procs
+from app.observability.prom import Prometheus
+from app.stack.local import isolated_settings, settings_env
+from app.stack.services import BINARY_SERVICES
+from tests.conftest import require
+
+pytestmark = pytest.mark.slow
+
+
+def processes_with(marker: str) -> dict[int, str]:
+    """pid -> command line of live processes whose environment holds `marker` (however reparented)."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (proc / "environ").read_bytes():
+                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state != "Z":
+                    cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+                    found[int(proc.name)] = cmdline.decode(errors="replace")
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return found
+
+
+def terminate(pids: dict[int, str]) -> None:
+    """Clean-up after a failed assertion: SIGTERM what is left, by pid."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+
+
+def wait_output(path: Path, text: str, process: subprocess.Popen[bytes], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = path.read_text(errors="replace") if path.exists() else ""
+        if text in out:
+            return out
+        if process.poll() is not None:
+            raise AssertionError(f"ventwatch up exited with {process.returncode}:\n{out}")
+        time.sleep(0.5)
+    raise AssertionError(f"no {text!r} after {timeout:.0f} s:\n{path.read_text(errors='replace')}")
+
+
+def test_up_starts_everything_and_ctrl_c_leaves_nothing_behind(model_dir: Path, tmp_path: Path) -> None:
+    for b in BINARY_SERVICES:
+        require(any(shutil.which(n) for n in b.binaries), f"{b.binaries[0]} (Debian package)")
+    settings = isolated_settings(tmp_path, model_dir)
+    marker = f"VENTWATCH_RUN_DIR={settings.run_dir}"
+    env = {**os.environ, **settings_env(settings), "COLUMNS": "200"}
+    env.pop("VENTWATCH_SNAPSHOT_WINDOW")  # `up` picks its demo default itself
+    log = tmp_path / "up.out"
+    with log.open("wb") as out:
+        up = subprocess.Popen([str(procs.VENV_BIN / "ventwatch"), "up"], stdout=out, stderr=subprocess.STDOUT,
+                              env=env, cwd=tmp_path, start_new_session=True)
+    try:
+        text = wait_output(log, "ventwatch is up", up, timeout=240)
+        s = settings
+        checks = {s.api_url: ("/ready", "/docs"), s.snapshots_url: ("/metrics",), s.ui_url: ("/api/version",),
+                  s.alerts_url: ("/alerts",), s.prometheus_url: ("/-/ready",),
+                  s.alertmanager_url: ("/-/ready",), s.node_exporter_url: ("/metrics",)}
+        for base, paths in checks.items():
+            assert base in text, f"{base} not printed"
+            for path in paths:
+                assert httpx.get(base + path, timeout=10).status_code == 200, base + path
+        assert "snapshot windows of 5m" in text  # the demo default
+        assert "`ventwatch panel` is not in this build" in text  # until the control-panel branch
+        assert "grafana" in text and "docker compose only" in text
+
+        prom = Prometheus(settings.prometheus_url)
+        deadline = time.monotonic() + 60
+        while True:
+            targets = prom.targets()
+            if (targets and all(t["health"] == "up" for t in targets)) or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        prom.close()
+        assert {t["labels"]["job"] for t in targets} == {"api", "snapshots", "alert-receiver", "node",
+                                                         "alertmanager", "prometheus"}
+        down = [(t["labels"]["job"], t["lastError"]) for t in targets if t["health"] != "up"]
+        assert not down, down
+
+        # A second stack on the same ports refuses to start, and says what is in the way.
+        again = subprocess.run([str(procs.VENV_BIN / "ventwatch"), "up"], capture_output=True, text=True,
+                               env=env, cwd=tmp_path, timeout=120)
+        assert again.returncode == 1 and "already in use" in again.stderr + again.stdout
+        assert len(processes_with(marker)) >= 8  # up, its 7 servers (uvicorn may add children)
+
+        os.killpg(up.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the foreground group
+        assert up.wait(60) == 0, log.read_text()
+    finally:
+        if up.poll() is None:  # a failed assertion: stop it the way a user would, then for sure
+            os.killpg(up.pid, signal.SIGINT)
+            try:
+                up.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(up.pid, signal.SIGKILL)
+            terminate(processes_with(marker))
+    assert "stopped" in log.read_text()
+    deadline = time.monotonic() + 5
+    while (left := processes_with(marker)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, left
+
+
+def test_children_stop_even_if_up_is_killed_outright(model_dir: Path, tmp_path: Path) -> None:
+    """SIGKILL leaves `ventwatch up` no chance to clean up: the kernel signals its children."""
+    require(shutil.which("setpriv") is not None, "setpriv (util-linux)")
+    settings = isolated_settings(tmp_path, model_dir)
+    marker = f"VENTWATCH_RUN_DIR={settings.run_dir}"
+    env = {**os.environ, **settings_env(settings)}
+    log = tmp_path / "up.out"
+    with log.open("wb") as out:
+        up = subprocess.Popen([str(procs.VENV_BIN / "ventwatch"), "up"], stdout=out, stderr=subprocess.STDOUT,
+                              env=env, cwd=tmp_path, start_new_session=True)
+    try:
+        wait_output(log, "ventwatch is up", up, timeout=240)
+        assert len(processes_with(marker)) >= 8
+        up.kill()
+        up.wait(10)
+        deadline = time.monotonic() + 30
+        while (left := processes_with(marker)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not left, left
+    finally:
+        if up.poll() is None:
+            os.killpg(up.pid, signal.SIGKILL)
+        terminate(processes_with(marker))
