@@ -109,6 +109,11 @@ def firing_alerts(url: str) -> status.Probe:
     return status.firing_alerts(client(url))
 
 
+@st.cache_data(ttl=5, show_spinner=False)
+def received_alerts(url: str) -> status.Probe:
+    return status.received_alerts(client(url))
+
+
 def api_banner() -> bool:
     """A plain warning when the API is down (the page stays usable); True if it is up."""
     s = settings()

@@ -101,16 +101,10 @@ def test_every_compose_service_is_started_by_make_run_or_says_why_not(compose: d
             assert "ventwatch" not in str(svc.get("command", "")), name
 
 
-def test_every_ventwatch_command_of_compose_exists_in_this_build() -> None:
-    """The control panel's command arrives with the control-panel branch (issue 4); until then
-    `ventwatch up` reports it as not in this build instead of starting it."""
+def test_every_ventwatch_command_of_compose_exists() -> None:
     commands = cli_commands()
     for service in VENTWATCH_SERVICES:
-        if service.optional:
-            continue
         assert service.command in commands, f"ventwatch {service.command}"
-    panel = next(s for s in VENTWATCH_SERVICES if s.name == "control-panel")
-    assert panel.optional and panel.ready_path == "/_stcore/health"
 
 
 def test_healthchecks_and_start_order(compose: dict[str, Any]) -> None:

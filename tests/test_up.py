@@ -74,13 +74,13 @@ def test_up_starts_everything_and_ctrl_c_leaves_nothing_behind(model_dir: Path, 
         s = settings
         checks = {s.api_url: ("/ready", "/docs"), s.snapshots_url: ("/metrics",), s.ui_url: ("/api/version",),
                   s.alerts_url: ("/alerts",), s.prometheus_url: ("/-/ready",),
-                  s.alertmanager_url: ("/-/ready",), s.node_exporter_url: ("/metrics",)}
+                  s.alertmanager_url: ("/-/ready",), s.node_exporter_url: ("/metrics",),
+                  f"http://127.0.0.1:{s.panel_port}": ("/_stcore/health",)}
         for base, paths in checks.items():
             assert base in text, f"{base} not printed"
             for path in paths:
                 assert httpx.get(base + path, timeout=10).status_code == 200, base + path
         assert "snapshot windows of 5m" in text  # the demo default
-        assert "`ventwatch panel` is not in this build" in text  # until the control-panel branch
         assert "grafana" in text and "docker compose only" in text
 
         prom = Prometheus(settings.prometheus_url)
@@ -100,7 +100,7 @@ def test_up_starts_everything_and_ctrl_c_leaves_nothing_behind(model_dir: Path, 
         again = subprocess.run([str(procs.VENV_BIN / "ventwatch"), "up"], capture_output=True, text=True,
                                env=env, cwd=tmp_path, timeout=120)
         assert again.returncode == 1 and "already in use" in again.stderr + again.stdout
-        assert len(processes_with(marker)) >= 8  # up, its 7 servers (uvicorn may add children)
+        assert len(processes_with(marker)) >= 9  # up, its 8 servers (uvicorn may add children)
 
         os.killpg(up.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the foreground group
         assert up.wait(60) == 0, log.read_text()
@@ -131,7 +131,7 @@ def test_children_stop_even_if_up_is_killed_outright(model_dir: Path, tmp_path: 
                               env=env, cwd=tmp_path, start_new_session=True)
     try:
         wait_output(log, "ventwatch is up", up, timeout=240)
-        assert len(processes_with(marker)) >= 8
+        assert len(processes_with(marker)) >= 9
         up.kill()
         up.wait(10)
         deadline = time.monotonic() + 30

@@ -1,4 +1,5 @@
-"""What the Status page shows: the API and its model, Prometheus targets, firing alerts, log size.
+"""What the Status page shows: the API and its model, Prometheus targets, firing alerts, alert
+notifications received, log size.
 
 Every probe returns a result instead of raising: a service that is down is something to
 show ("Prometheus at … does not answer"), not an error of the panel.
@@ -112,6 +113,36 @@ def firing_alerts(http: httpx.Client) -> Probe:
                     starts_at=a.get("startsAt", ""), labels=a.get("labels", {})) for a in raw]
     summary = f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} firing" if alerts else "no alerts firing"
     return Probe("Alertmanager", url, True, summary, alerts)
+
+
+@dataclass
+class Notification:
+    """One alert notification as the alert receiver recorded it."""
+
+    received_at: str
+    status: str  # firing | resolved
+    name: str
+    severity: str
+    summary: str
+    receiver: str
+
+
+def received_alerts(http: httpx.Client, limit: int = 50) -> Probe:
+    """The newest notifications Alertmanager delivered to `ventwatch alert-receiver`."""
+    url = str(http.base_url).rstrip("/")
+    try:
+        response = http.get("/alerts/history", params={"limit": limit})
+        response.raise_for_status()
+        records = response.json()["records"]
+    except (httpx.HTTPError, KeyError, ValueError) as exc:
+        return _down("Alert receiver", http, exc)
+    notes = [Notification(received_at=r.get("received_at", ""), status=r.get("status", ""),
+                          name=r.get("alertname", "?"), severity=r.get("severity") or "",
+                          summary=r.get("annotations", {}).get("summary", ""),
+                          receiver=r.get("receiver", "")) for r in records]
+    summary = (f"last {len(notes)} notification{'s' if len(notes) != 1 else ''} received" if notes
+               else "no notification received yet")
+    return Probe("Alert receiver", url, True, summary, notes)
 
 
 @dataclass

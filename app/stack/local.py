@@ -122,16 +122,11 @@ class LocalStack:
         """What starts, at which URL, and what does not and why, in start order."""
         s = self.settings
         env = {**settings_env(s), "DO_NOT_TRACK": "1", "OMP_NUM_THREADS": "1"}
-        commands = cli_commands()
         out: list[Planned] = []
         for svc in VENTWATCH_SERVICES:
             if not self._wanted(svc.name):
                 continue
             url = None if svc.one_shot else f"http://{reachable(svc.host(s), svc.port(s))}"
-            if svc.optional and svc.command not in commands:
-                out.append(Planned(svc.name, url, None,
-                                   f"`ventwatch {svc.command}` is not in this build"))
-                continue
             out.append(Planned(svc.name, url, ProcessSpec(svc.name, [VENTWATCH, *svc.args], url or "",
                                                           svc.ready_path, env)))
         found = {b.name: self.binary(b) for b in BINARY_SERVICES}

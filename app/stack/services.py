@@ -27,8 +27,6 @@ class VentwatchService:
     host: Callable[[Settings], str] = lambda s: s.host
     port: Callable[[Settings], int] = lambda s: s.port
     one_shot: bool = False  # runs to completion before the others start
-    # Started only where this build has the command (the control panel comes with issue 4).
-    optional: bool = False
 
     @property
     def command(self) -> str:
@@ -55,7 +53,7 @@ VENTWATCH_SERVICES: tuple[VentwatchService, ...] = (
     VentwatchService("alert-receiver", ("alert-receiver",), "/health",
                      host=lambda s: s.alerts_host, port=lambda s: s.alerts_port),
     VentwatchService("control-panel", ("panel",), "/_stcore/health",
-                     host=lambda s: s.panel_host, port=lambda s: s.panel_port, optional=True),
+                     host=lambda s: s.panel_host, port=lambda s: s.panel_port),
 )
 
 BINARY_SERVICES: tuple[BinaryService, ...] = (

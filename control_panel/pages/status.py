@@ -1,4 +1,5 @@
-"""Status: the API and its model, Prometheus targets, firing alerts, the prediction log on disk."""
+"""Status: the API and its model, Prometheus targets, firing alerts, notifications received, the
+prediction log on disk."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ if st.button("Refresh", key="status_refresh", icon=":material/refresh:"):
     state.api_status.clear()
     state.prometheus_targets.clear()
     state.firing_alerts.clear()
+    state.received_alerts.clear()
 
 
 def headline(probe: status.Probe) -> None:
@@ -56,6 +58,15 @@ if alerts.data:
     st.dataframe(pd.DataFrame([{"alert": a.name, "severity": a.severity, "since": a.starts_at,
                                 "summary": a.summary} for a in alerts.data]),
                  hide_index=True, width="stretch", key="status_alerts")
+
+st.subheader("Alert notifications received")
+received = state.received_alerts(settings.alerts_url)
+headline(received)
+if received.data:
+    st.dataframe(pd.DataFrame([{"received": n.received_at[:19].replace("T", " "), "status": n.status,
+                                "alert": n.name, "severity": n.severity, "route": n.receiver,
+                                "summary": n.summary} for n in received.data]),
+                 hide_index=True, width="stretch", key="status_received")
 
 st.subheader("Prediction log")
 size = status.log_size(settings.log_dir)
