@@ -201,7 +201,7 @@ def test_compose_healthchecks_answer_on_the_local_services(stack: Stack) -> None
         path = "/" + url.split("/", 3)[3]
         assert httpx.get(base + path, timeout=10).status_code == 200, (name, path)
     assert {svc.name for svc in VENTWATCH_SERVICES if not svc.one_shot} - set(local) == \
-        {"evidently-ui"}  # started and checked by tests/test_up.py
+        {"evidently-ui", "control-panel"}  # started and checked by tests/test_up.py
 
 
 def png_size(path: Path) -> tuple[int, int]:
