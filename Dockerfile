@@ -24,6 +24,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 # Then the code (and nothing the dependencies did not already bring).
 COPY README.md ./
 COPY app ./app
+COPY control_panel ./control_panel
 RUN pip install --no-deps .
 
 # Where the volumes go; created here so new named volumes belong to the ventwatch user.
