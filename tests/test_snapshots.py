@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -171,6 +172,33 @@ def test_idempotent_and_late_labels_replace(api_factory: procs.ApiFactory, model
     assert len(set(after) - set(first)) == 1 and len(set(first) - set(after)) == 1
     assert job.state.windows[f"{DAY}T01:00:00Z"].values["label_coverage"] == 1.0
     assert "accuracy" in job.state.windows[f"{DAY}T01:00:00Z"].values
+
+
+def test_two_jobs_on_one_project_take_turns(api_factory: procs.ApiFactory, model_dir: Path,
+                                           tmp_path: Path) -> None:
+    """The snapshot service and a `--once` (the panel's "Run now") on one workspace: they wait
+    for each other and see each other's windows, instead of deleting them as orphans."""
+    api = api_factory.start()
+    send(api.url, readings(f"{DAY} 00:00", 2, seed=43), "clean")
+    wait_published(api)
+    settings = job_settings(model_dir, tmp_path, log_dir=api_factory.log_dir)
+    service, once = SnapshotJob(settings), SnapshotJob(settings)
+    assert len(service.run_once().written) == 2
+    api = api_factory.start()
+    send(api.url, readings(f"{DAY} 02:00", 2, seed=44), "clean")
+    wait_published(api)
+    finished = threading.Event()
+    with service.exclusive():  # the service is mid-run
+        worker = threading.Thread(target=lambda: (once.run_once(), finished.set()))
+        worker.start()
+        assert not finished.wait(2.0)  # the other run waits its turn
+    worker.join(120)
+    assert finished.is_set()
+    assert sorted(once.state.windows) == [f"{DAY}T{h:02d}:00:00Z" for h in range(4)]
+    # The service's next run takes the other's windows as done, and deletes nothing.
+    assert service.run_once().written == []
+    files = {p.stem for p in settings.workspace_dir.glob(f"*/{SNAPSHOTS_DIR}/*.json")}
+    assert files == {w.snapshot_id for w in service.state.windows.values()} and len(files) == 4
 
 
 def test_killed_mid_run_is_repaired(api_factory: procs.ApiFactory, model_dir: Path,

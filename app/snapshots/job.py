@@ -18,9 +18,11 @@ old ones deleted after; files the state does not know are removed at start-up.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -36,6 +38,7 @@ from app.snapshots.store import WorkspaceStore, stable_id
 from app.snapshots.windows import Window, floor, is_closed, partition_hour, scan_partitions
 
 log = logging.getLogger(__name__)
+LOCK_FILE = ".job.lock"
 
 
 @dataclass
@@ -68,39 +71,66 @@ class SnapshotJob:
         self.store.save_dashboard(self.project_id, dashboard.build(
             self.schema, self.bundle.card.name, self.version, format_duration(self.window)))
         self.state_path = self.store.state_path(self.project_id)
-        self.state = JobState.load(self.state_path)
+        self.lock_path = self.state_path.with_name(LOCK_FILE)
         reference = self.bundle.reference().rename(columns={self.schema.target: LABEL})
         self.reference = SeasonalReference(reference)
-        if not self.state.thresholds:
-            self.state.thresholds = self.reference.calibrate(
-                [*self.schema.names, PROBABILITY], quantile=settings.drift_quantile,
-                margin=settings.drift_margin)
+        self.queries = LogQueries(settings.log_dir, self.version)
+        with self.exclusive():
+            self.state = JobState.load(self.state_path)
+            self._loaded = self._stamp()
+            if not self.state.thresholds:
+                self.state.thresholds = self.reference.calibrate(
+                    [*self.schema.names, PROBABILITY], quantile=settings.drift_quantile,
+                    margin=settings.drift_margin)
+                self._save()
+            self._reconcile()
         self.config = report.ReportConfig(
             features=self.schema.names, thresholds=self.state.thresholds,
             drift_share_threshold=settings.drift_share_threshold,
             accuracy_floor=settings.accuracy_floor, f1_floor=settings.f1_floor,
             positive_class=self.schema.positive_class, min_labelled=settings.snapshot_min_labelled,
             max_missing_share=settings.max_missing_share)
-        self.queries = LogQueries(settings.log_dir, self.version)
-        self._reconcile()
 
     # -- bookkeeping -------------------------------------------------------------------
 
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """One run at a time per project, across processes (the service's runs and a `--once`,
+        e.g. the control panel's "Run now"): otherwise each would take the other's new files
+        for a crash's orphans. Blocks until the other run is done; released when the process
+        dies, so a killed run never holds it."""
+        with self.lock_path.open("a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            yield
+
+    def _stamp(self) -> tuple[int, int] | None:
+        """Identity of the state file on disk (it is replaced, never rewritten in place)."""
+        try:
+            st = self.state_path.stat()
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns
+
     def _reconcile(self) -> None:
-        """Make files and state agree after a crash: the state is the truth."""
+        """Make files and state agree after a crash: the state is the truth (under the lock,
+        no other run is half-way)."""
         known = self.state.snapshot_ids()
         on_disk = self.store.snapshot_ids(self.project_id)
         for orphan in on_disk - known:
             log.info("removing snapshot %s left by an interrupted run", orphan)
             self.store.delete_snapshot(self.project_id, orphan)
+        missing = False
         for table in (self.state.windows, self.state.rollups):
             for key, entry in list(table.items()):
                 if entry.snapshot_id not in on_disk:
                     del table[key]  # rebuilt by this run
-        self.state.save(self.state_path)
+                    missing = True
+        if missing:
+            self._save()
 
     def _save(self) -> None:
         self.state.save(self.state_path)
+        self._loaded = self._stamp()
 
     def _period_of(self, start: datetime) -> Window:
         return Window(floor(start, self.period), self.period)
@@ -112,6 +142,14 @@ class SnapshotJob:
     # -- one run -----------------------------------------------------------------------
 
     def run_once(self) -> RunResult:
+        with self.exclusive():
+            if self._stamp() != self._loaded:  # another process ran the job since our last run
+                self.state = JobState.load(self.state_path)
+                self._loaded = self._stamp()
+            self._reconcile()  # a run killed in between leaves files its state never listed
+            return self._run()
+
+    def _run(self) -> RunResult:
         started = time.perf_counter()
         result = RunResult()
         now = self.clock()
