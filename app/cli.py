@@ -273,7 +273,9 @@ def up(
     except KeyboardInterrupt:
         console.print("\nstopping …")
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not orphan anything
+        # A second Ctrl-C (or a SIGTERM/SIGHUP) must not cut the stopping short and orphan anything.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
         stack.stop()
     console.print("stopped")
     raise typer.Exit(code)
@@ -526,7 +528,8 @@ def simulate(
                       f"{settings.log_dir} yet; labelling those that are (is VENTWATCH_LOG_DIR the "
                       "API's log directory?)")
         request = LabelRequest(start=result.start, end=result.end, scenario=result.scenario,
-                               coverage=labels, delay=delay, noise=label_noise, seed=seed)
+                               prediction_ids=tuple(result.prediction_ids), coverage=labels,
+                               delay=delay, noise=label_noise, seed=seed)
         try:
             _label_summary(context.label(request))
         except (LabelError, httpx.HTTPError) as exc:
@@ -590,9 +593,9 @@ def panel(
         check_bind(settings.panel_host, settings.panel_password)
     except ValueError as exc:
         raise _fail(str(exc)) from exc
-    script = Path(__file__).resolve().parent.parent / "control_panel" / "streamlit_app.py"
-    if not script.is_file():
-        raise _fail(f"{script} is missing: run the panel from a ventwatch checkout")
+    import control_panel  # installed next to app (a checkout, or the image's site-packages)
+
+    script = Path(control_panel.__file__).resolve().parent / "streamlit_app.py"
     executable = Path(sys.executable).parent / "streamlit"
     args = [str(executable), "run", str(script),
             "--server.address", settings.panel_host, "--server.port", str(settings.panel_port),

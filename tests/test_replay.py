@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -154,6 +154,25 @@ def test_labels_follow_coverage_delay_noise_and_the_true_air(api_factory: procs.
     again = context.label(request.model_copy(update={"coverage": 1.0, "noise": 0.0}))
     assert again.already_labelled == 2250 and again.accepted == 2250 and again.rejected == {}
     assert again.coverage == pytest.approx(4500 / 6000)
+
+
+def test_labelling_a_replay_leaves_another_over_the_same_time_alone(api_factory: procs.ApiFactory,
+                                                                    model_dir: Path) -> None:
+    """Two replays of one scenario over the same sensor time: a replay's labels are its own."""
+    api = api_factory.start()
+    context = context_for(api, api_factory, model_dir)
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+    first, second = (context.replay(context.prepare(ReplayConfig(
+        scenario=named("co2-offset"), count=500, rate=5000, compression=60, start=start))).run()
+        for _ in range(2))
+    assert (first.start, first.end) == (second.start, second.end)
+    assert context.wait_until_logged(first) == context.wait_until_logged(second) == 0
+    report = context.label(LabelRequest(start=second.start, end=second.end, scenario="co2-offset",
+                                        prediction_ids=tuple(second.prediction_ids)))
+    assert report.predictions == report.accepted == 500 and report.coverage == 1.0
+    log = labelled_in_log(context, first.start, first.end, "co2-offset", 500)
+    assert len(log) == 1000
+    assert set(log[log.label.notna()].prediction_id) == set(second.prediction_ids)
 
 
 def test_simulate_cli_scripts_a_demo(api_factory: procs.ApiFactory, model_dir: Path) -> None:

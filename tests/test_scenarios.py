@@ -232,3 +232,15 @@ def test_preview_shows_reference_against_injected(bundle: ModelBundle, reference
                           Scenario(name="s", zone=ZoneDrift(occupancy_factor=2.0)), rows=1000)
     occ = next(d for d in surge.distributions if d.feature == "occupancy")
     assert occ.injected_mean > 1.5 * occ.reference_mean  # type: ignore[operator]
+    assert clean.rejected_share == 0.0
+
+
+def test_preview_counts_a_reading_out_of_range_once(bundle: ModelBundle, reference: pd.DataFrame,
+                                                    stats: ReferenceStats) -> None:
+    """Two features pushed out of range in every reading: all readings rejected, not 200 %."""
+    both = Scenario(name="both", features={"temperature_c": FeatureDrift(shift=500),
+                                           "co2_ppm": FeatureDrift(shift=-10_000)})
+    pv = preview.build(bundle.schema, bundle.policy, reference, stats, both, rows=500)
+    per_feature = {d.feature: d.out_of_range for d in pv.distributions if d.out_of_range}
+    assert per_feature == {"temperature_c": 500, "co2_ppm": 500}
+    assert pv.rejected_share == 1.0

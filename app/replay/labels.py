@@ -47,6 +47,9 @@ class LabelRequest(BaseModel):
     start: datetime | None = None
     end: datetime | None = None
     scenario: str | None = None
+    # Only these predictions (a replay's own), within the range: another replay of the same
+    # scenario over the same sensor time stays as it is.
+    prediction_ids: tuple[str, ...] | None = None
     coverage: float = Field(default=1.0, ge=0, le=1, description="Share of the eligible predictions labelled")
     delay: timedelta = Field(default=timedelta(0), ge=timedelta(0),
                              description="Labels exist only for readings this much older than the newest")
@@ -98,6 +101,8 @@ def select(log_dir: Path, run_dir: Path, schema: FeatureSchema, policy: Ventilat
     """The predictions to label with their `truth` column (noise not yet applied)."""
     report = LabelReport()
     frame = read_predictions(log_dir, request.start, request.end, scenario=request.scenario)
+    if request.prediction_ids is not None:
+        frame = frame[frame[PREDICTION_ID].isin(request.prediction_ids)].reset_index(drop=True)
     report.predictions = len(frame)
     if frame.empty:
         return frame.assign(truth=pd.Series(dtype="Int64")), report

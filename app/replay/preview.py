@@ -45,6 +45,7 @@ class Preview:
     truth_rate_reference: float | None  # share of positive ground truth under the model's policy
     truth_rate_injected: float | None  # ... under the scenario's policy, on the true readings
     note: str
+    rejected_share: float = 0.0  # injected readings with any feature outside its physical range
 
 
 def _mean(values: np.ndarray) -> float | None:
@@ -114,8 +115,12 @@ def build(schema: FeatureSchema, policy: VentilationPolicy | None, reference: pd
     dists = [distribution(f.name, f.label, sample[f.name].to_numpy(dtype=float),
                           injected[f.name].to_numpy(dtype=float), f.min, f.max, bins)
              for f in schema.features]
+    values = injected[schema.names].to_numpy(dtype=float)
+    low, high = (np.array([getattr(f, side) for f in schema.features]) for side in ("min", "max"))
+    outside = ((values < low) | (values > high)).any(axis=1)  # NaN (missing) compares False
     return Preview(
         reference=sample, injected=injected, distributions=dists,
+        rejected_share=float(outside.mean()) if len(values) else 0.0,
         truth_rate_reference=_positive_rate(sample, policy, schema.target),
         truth_rate_injected=_positive_rate(true, scenario.ground_truth_policy(policy), schema.target),
         note=note)

@@ -114,8 +114,7 @@ with right:
                 b.metric("ventilate (scenario)", f"{pv.truth_rate_injected:.1%}",
                          delta=f"{(pv.truth_rate_injected - pv.truth_rate_reference) * 100:+.1f} pts",
                          delta_color="off", help="The same under this scenario's policy and zone")
-                rejected = sum(d.out_of_range for d in pv.distributions)
-                c.metric("out of range", f"{rejected / max(1, len(pv.injected)):.1%}",
+                c.metric("out of range", f"{pv.rejected_share:.1%}",
                          help="Injected readings outside the physical range: the API rejects them "
                               "(turn on 'Sensors saturate' to clip)")
             st.plotly_chart(charts.preview_figure(pv), key="drift_chart", width="stretch")

@@ -71,13 +71,15 @@ state.remember("labels_")
 def submit() -> None:
     # Read from the widgets now, not from the run that drew the button (a click can interrupt it).
     start, end, scenario = selection()
+    replayed = st.session_state["labels_target"] == "last replay" and last is not None
     request = LabelRequest(start=start, end=end, scenario=scenario,
+                           prediction_ids=tuple(last.prediction_ids) if replayed and last else None,
                            coverage=float(st.session_state["labels_coverage"]),
                            delay=timedelta(minutes=float(st.session_state["labels_delay"])),
                            noise=float(st.session_state["labels_noise"]),
                            seed=int(st.session_state["labels_seed"]))
     with st.spinner("Waiting for the API to publish the predictions, then labelling…"):
-        if st.session_state["labels_target"] == "last replay" and last is not None:
+        if replayed and last is not None:
             missing = context.wait_until_logged(last)
             if missing:
                 st.session_state["labels_note"] = (

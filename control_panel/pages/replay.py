@@ -80,6 +80,11 @@ if prepared is not None:
 
 
 def start() -> None:
+    # A second click before the rerun disabled the button: one replay at a time per session
+    # (a second job would replace the first, which would keep sending, out of reach of Stop).
+    current = st.session_state[state.JOB]
+    if current is not None and current.running:
+        return
     # Prepared again from the widgets' values now: a click can interrupt the run that drew the
     # plan above, so what that run prepared may predate the last change of a setting.
     try:
