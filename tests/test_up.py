@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -15,6 +16,7 @@ import pytest
 
 from app import procs
 from app.observability.prom import Prometheus
+from app.settings import Settings
 from app.stack.local import isolated_settings, settings_env
 from app.stack.services import BINARY_SERVICES
 from tests.conftest import require
@@ -58,6 +60,44 @@ def wait_output(path: Path, text: str, process: subprocess.Popen[bytes], timeout
     raise AssertionError(f"no {text!r} after {timeout:.0f} s:\n{path.read_text(errors='replace')}")
 
 
+def simulate_drift_and_see_it(settings: Settings, env: dict[str, str], cwd: Path) -> None:
+    """`ventwatch simulate` as the README shows it: the drift reaches the Evidently UI and
+    Prometheus within two snapshot intervals, plus the job's own run and one scrape."""
+    # Last night, where a +400 ppm CO2 offset is unmistakable against the same hours of the
+    # reference (in office hours it is within the day-to-day spread; see README).
+    night = (datetime.now(UTC) - timedelta(days=1)).replace(hour=1, minute=0, second=0, microsecond=0)
+    window = timedelta(minutes=5)  # what `up` chose (printed above)
+    sim = subprocess.run([str(procs.VENV_BIN / "ventwatch"), "simulate", "--scenario", "co2-offset",
+                          "--start", night.isoformat(), "--minutes", "30", "--rate", "500",
+                          "--compression", "600", "--labels", "0.8"],
+                         env={**env, "VENTWATCH_SNAPSHOT_WINDOW": "5m"}, cwd=cwd, capture_output=True,
+                         text=True, timeout=300)
+    assert sim.returncode == 0, sim.stdout + sim.stderr
+    replayed = time.monotonic()
+    windows = {night + i * window for i in range(6)}
+    prom = Prometheus(settings.prometheus_url)
+    seen: dict[str, float] = {}
+    deadline = replayed + 2 * settings.snapshot_every.total_seconds() + 60
+    try:
+        while len(seen) < 2 and time.monotonic() < deadline:
+            if "prometheus" not in seen and prom.query(
+                    'ventwatch_feature_drift_detected{feature="co2_ppm"} == 1'):
+                seen["prometheus"] = time.monotonic() - replayed
+            if "evidently" not in seen:
+                projects = httpx.get(f"{settings.ui_url}/api/projects", timeout=30).json()
+                snaps = [s for p in projects for s in
+                         httpx.get(f"{settings.ui_url}/api/projects/{p['id']}/snapshots", timeout=30).json()]
+                tagged = {datetime.fromisoformat(s["metadata"]["window_start"]) for s in snaps
+                          if "co2-offset" in s["metadata"]["scenarios"]}
+                if tagged >= windows:
+                    seen["evidently"] = time.monotonic() - replayed
+            time.sleep(1)
+    finally:
+        prom.close()
+    print(f"simulate → seen after {seen} s (snapshot interval {settings.snapshot_every})")
+    assert set(seen) == {"prometheus", "evidently"}, seen
+
+
 def test_up_starts_everything_and_ctrl_c_leaves_nothing_behind(model_dir: Path, tmp_path: Path) -> None:
     for b in BINARY_SERVICES:
         require(any(shutil.which(n) for n in b.binaries), f"{b.binaries[0]} (Debian package)")
@@ -95,6 +135,8 @@ def test_up_starts_everything_and_ctrl_c_leaves_nothing_behind(model_dir: Path, 
                                                          "alertmanager", "prometheus"}
         down = [(t["labels"]["job"], t["lastError"]) for t in targets if t["health"] != "up"]
         assert not down, down
+
+        simulate_drift_and_see_it(settings, env, tmp_path)
 
         # A second stack on the same ports refuses to start, and says what is in the way.
         again = subprocess.run([str(procs.VENV_BIN / "ventwatch"), "up"], capture_output=True, text=True,
