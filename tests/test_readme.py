@@ -45,3 +45,11 @@ def test_make_targets_in_readme_exist() -> None:
         assert target in targets, f"`make {target}` is in README.md but not in the Makefile"
     first = README.split("\n## ", 1)[0]
     assert "make run" in first and "make test" in first  # right after the pitch
+
+
+def test_links_inside_the_readme_point_to_headings() -> None:
+    """GitHub's anchors: lower case, punctuation dropped, spaces as dashes."""
+    slugs = {re.sub(r"[^a-z0-9 _-]", "", h.strip().lower()).replace(" ", "-")
+             for h in re.findall(r"^#+ (.+)$", README, flags=re.MULTILINE)}
+    links = set(re.findall(r"\]\(#([^)]+)\)", README))
+    assert links and not links - slugs, sorted(links - slugs)
