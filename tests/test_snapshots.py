@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app import procs
 from app.data.policy import VentilationPolicy
 from app.data.synthetic import TARGET
+from app.panel import snapshots as panel_snapshots
 from app.snapshots.job import SnapshotJob
 from app.snapshots.store import SNAPSHOTS_DIR
 from tests.snapshot_helpers import job_settings, label, readings, send, ui_metric_values
@@ -172,6 +173,13 @@ def test_idempotent_and_late_labels_replace(api_factory: procs.ApiFactory, model
     assert len(set(after) - set(first)) == 1 and len(set(first) - set(after)) == 1
     assert job.state.windows[f"{DAY}T01:00:00Z"].values["label_coverage"] == 1.0
     assert "accuracy" in job.state.windows[f"{DAY}T01:00:00Z"].values
+    # The panel's Snapshots page: accuracy where labelled; F1 only where it was tested (a
+    # night window has too few positive labels: its F1 of 0 is no finding).
+    rows = {r.key: r for r in panel_snapshots.overview(settings, job.bundle).windows}
+    night = job.state.windows[f"{DAY}T01:00:00Z"].values
+    assert rows[f"{DAY}T01:00:00Z"].accuracy == night["accuracy"]
+    assert night["f1_tested"] == 0 and rows[f"{DAY}T01:00:00Z"].f1 is None
+    assert rows[f"{DAY}T00:00:00Z"].accuracy is None
 
 
 def test_two_jobs_on_one_project_take_turns(api_factory: procs.ApiFactory, model_dir: Path,

@@ -79,7 +79,9 @@ def overview(settings: Settings, bundle: ModelBundle, limit: int = 24) -> Overvi
             key=key, start=datetime.strptime(key, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC),
             rows=entry.rows, labelled=entry.labelled, drift_share=v.get("drift_share"),
             drifted_features=[n for n in bundle.schema.names if v.get(f"drift_detected:{n}", 0) >= 1],
-            accuracy=v.get("accuracy"), f1=v.get("f1"), activation_rate=v.get("activation_rate"),
+            # F1 of a window without enough positive labels is 0 by definition, not a finding.
+            accuracy=v.get("accuracy"), f1=v.get("f1") if v.get("f1_tested", 1.0) else None,
+            activation_rate=v.get("activation_rate"),
             alerting=entry.alerting, detail=entry.detail,
             report_url=f"{project_url}/reports/{entry.snapshot_id}"))
     last = datetime.fromtimestamp(state.last_success, UTC) if state.last_success else None

@@ -64,7 +64,8 @@ st.dataframe(table, hide_index=True, width="stretch", key="snapshots_table", col
     "label coverage": st.column_config.NumberColumn(format="percent"),
     "drift share": st.column_config.NumberColumn(format="percent"),
     "accuracy": st.column_config.NumberColumn(format="%.3f"),
-    "F1": st.column_config.NumberColumn(format="%.3f"),
+    "F1": st.column_config.NumberColumn(format="%.3f", help="Empty where the window has too few "
+                                        "positive labels for F1 to mean anything"),
     "rows": st.column_config.NumberColumn(format="localized"),
     "labelled": st.column_config.NumberColumn(format="localized"),
     "drifted features": st.column_config.TextColumn(width="medium"),
