@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 import yaml
 
+from app.cli import cli
 from app.observability.config import REPO
-from app.stack.local import cli_commands
 from app.stack.services import BINARY_SERVICES, COMPOSE_ONLY, VENTWATCH_SERVICES
 from tests.conftest import require
 
@@ -102,7 +103,7 @@ def test_every_compose_service_is_started_by_make_run_or_says_why_not(compose: d
 
 
 def test_every_ventwatch_command_of_compose_exists() -> None:
-    commands = cli_commands()
+    commands = set(getattr(typer.main.get_command(cli), "commands", {}))
     for service in VENTWATCH_SERVICES:
         assert service.command in commands, f"ventwatch {service.command}"
 

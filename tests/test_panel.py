@@ -7,11 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from app import procs
 from app.settings import get_settings
+from tests import test_alert_receiver as alert_receiver
 
 APP = Path(__file__).resolve().parent.parent / "control_panel" / "streamlit_app.py"
 PAGES = ("drift_lab", "replay", "labels", "snapshots", "status")
@@ -27,7 +29,8 @@ def panel_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_dir: Path) 
     env = {"VENTWATCH_MODEL_DIR": str(model_dir), "VENTWATCH_LOG_DIR": str(tmp_path / "logs"),
            "VENTWATCH_RUN_DIR": str(tmp_path / "run"), "VENTWATCH_WORKSPACE_DIR": str(tmp_path / "workspace"),
            "VENTWATCH_API_URL": dead_url(), "VENTWATCH_PROMETHEUS_URL": dead_url(),
-           "VENTWATCH_ALERTMANAGER_URL": dead_url(), "VENTWATCH_LOG_FLUSH_SECONDS": "0.5"}
+           "VENTWATCH_ALERTMANAGER_URL": dead_url(), "VENTWATCH_ALERTS_URL": dead_url(),
+           "VENTWATCH_LOG_FLUSH_SECONDS": "0.5"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("VENTWATCH_PANEL_PASSWORD", raising=False)
@@ -74,10 +77,30 @@ def test_every_page_renders_and_says_when_services_are_down(panel_env: dict[str,
     assert at.button(key="replay_start_button").disabled
     at.switch_page("pages/status.py").run()
     errors = " ".join(texts(at.error))
-    for service in ("The prediction API", "Prometheus", "Alertmanager"):
+    for service in ("The prediction API", "Prometheus", "Alertmanager", "Alert receiver"):
         assert f"{service}" in errors and "does not answer" in errors
     at.switch_page("pages/snapshots.py").run()
     assert any("No window snapshots" in i for i in texts(at.info))
+
+
+def test_status_lists_the_notifications_a_real_receiver_got(panel_env: dict[str, str],
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             tmp_path: Path) -> None:
+    receiver = alert_receiver.start(tmp_path / "alerts-run", tmp_path / "receiver.log")
+    try:
+        for body in (alert_receiver.payload("firing", ("DataDriftShareHigh", "warning", "aa01")),
+                     alert_receiver.payload("resolved", ("DataDriftShareHigh", "warning", "aa01"))):
+            assert httpx.post(f"{receiver.url}/webhook", json=body, timeout=10).status_code == 200
+        monkeypatch.setenv("VENTWATCH_ALERTS_URL", receiver.url)
+        at = start()
+        at.switch_page("pages/status.py").run()
+    finally:
+        receiver.stop()
+    assert not at.exception, at.exception
+    assert any("last 2 notifications received" in s for s in texts(at.success))
+    table = next(df.value for df in at.dataframe if "route" in df.value.columns)
+    assert list(table["status"]) == ["resolved", "firing"]  # newest first
+    assert set(table["alert"]) == {"DataDriftShareHigh"} and set(table["route"]) == {"ventwatch-warning"}
 
 
 def test_shift_slider_moves_the_preview_and_the_readings_sent(panel_env: dict[str, str]) -> None:

@@ -84,16 +84,6 @@ def isolated_settings(root: Path, model_dir: Path, **overrides: Any) -> Settings
     return Settings(**{**values, **overrides})
 
 
-def cli_commands() -> set[str]:
-    """Commands of this build's `ventwatch` CLI."""
-    import typer
-
-    from app.cli import cli
-
-    group = typer.main.get_command(cli)
-    return set(getattr(group, "commands", {}))
-
-
 def in_use(url: str) -> bool:
     host, port = address(url).rsplit(":", 1)
     with socket.socket() as s:

@@ -3,6 +3,9 @@ prediction log on disk."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
@@ -43,30 +46,25 @@ if model:
     with st.expander(f"{card.get('estimator', 'model')} on {len(features)} features"):
         st.dataframe(features, hide_index=True, width="stretch", key="status_features")
 
-st.subheader("Prometheus targets")
-targets = state.prometheus_targets(settings.prometheus_url)
-headline(targets)
-if targets.data:
-    st.dataframe(pd.DataFrame([{"job": t.job, "instance": t.instance, "health": t.health,
-                                "last error": t.last_error} for t in targets.data]),
-                 hide_index=True, width="stretch", key="status_targets")
+def probe_table(title: str, probe: status.Probe, row: Callable[[Any], dict[str, object]], key: str) -> None:
+    """A service's headline, then what it answered as a table (one row per item)."""
+    st.subheader(title)
+    headline(probe)
+    if probe.data:
+        st.dataframe(pd.DataFrame([row(item) for item in probe.data]), hide_index=True, width="stretch",
+                     key=key)
 
-st.subheader("Firing alerts")
-alerts = state.firing_alerts(settings.alertmanager_url)
-headline(alerts)
-if alerts.data:
-    st.dataframe(pd.DataFrame([{"alert": a.name, "severity": a.severity, "since": a.starts_at,
-                                "summary": a.summary} for a in alerts.data]),
-                 hide_index=True, width="stretch", key="status_alerts")
 
-st.subheader("Alert notifications received")
-received = state.received_alerts(settings.alerts_url)
-headline(received)
-if received.data:
-    st.dataframe(pd.DataFrame([{"received": n.received_at[:19].replace("T", " "), "status": n.status,
-                                "alert": n.name, "severity": n.severity, "route": n.receiver,
-                                "summary": n.summary} for n in received.data]),
-                 hide_index=True, width="stretch", key="status_received")
+probe_table("Prometheus targets", state.prometheus_targets(settings.prometheus_url),
+            lambda t: {"job": t.job, "instance": t.instance, "health": t.health, "last error": t.last_error},
+            "status_targets")
+probe_table("Firing alerts", state.firing_alerts(settings.alertmanager_url),
+            lambda a: {"alert": a.name, "severity": a.severity, "since": a.starts_at, "summary": a.summary},
+            "status_alerts")
+probe_table("Alert notifications received", state.received_alerts(settings.alerts_url),
+            lambda n: {"received": n.received_at[:19].replace("T", " "), "status": n.status, "alert": n.name,
+                       "severity": n.severity, "route": n.receiver, "summary": n.summary},
+            "status_received")
 
 st.subheader("Prediction log")
 size = status.log_size(settings.log_dir)
