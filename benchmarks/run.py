@@ -22,7 +22,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-SECTIONS = ("models", "api", "snapshots", "replay")
+SECTIONS = ("models", "api", "snapshots", "replay", "detection")
 
 
 def machine() -> dict[str, Any]:
@@ -62,6 +62,10 @@ def run_section(name: str, workdir: Path, model_dir: Path, quick: bool) -> dict[
         from benchmarks import replay
 
         return replay.run(model_dir, workdir, quick=quick)
+    if name == "detection":
+        from benchmarks import detection
+
+        return detection.run(model_dir, workdir)
     raise SystemExit(f"unknown section {name!r}; choose from {SECTIONS}")
 
 
