@@ -16,7 +16,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 CI = os.environ.get("CI", "").lower() == "true"
-UCI_DIR = Path(os.environ.get("VENTWATCH_UCI_DIR", uci.default_dir()))
+UCI_DIR = uci.default_dir()
 
 
 def require(condition: bool, what: str) -> None:

@@ -59,5 +59,12 @@ def load(path: Path) -> pd.DataFrame:
 
 
 def default_dir() -> Path:
-    """The copy shipped next to the project (../shared/data), if any."""
-    return Path(__file__).resolve().parents[3] / "shared" / "data" / "uci-occupancy-detection"
+    """The copy shipped beside the project: `shared/data` next to it (../shared/data) or
+    next to any folder above it, so a clone one level deeper still finds it.
+
+    Without any copy, the path next to the project is returned, and reading it fails
+    naming the file.
+    """
+    project = Path(__file__).resolve().parents[2]
+    candidates = [up / "shared" / "data" / "uci-occupancy-detection" for up in project.parents]
+    return next((c for c in candidates if (c / "datatraining.txt").is_file()), candidates[0])
