@@ -23,7 +23,12 @@ class OrjsonRequest(Request):
                 # Not strict JSON: let the standard parser decide. It accepts NaN and
                 # Infinity (which then fail validation naming the field) and raises
                 # json.JSONDecodeError, which FastAPI turns into a 422 with the position.
-                self._json = json.loads(body)
+                try:
+                    text = body.decode("utf-8")
+                except UnicodeDecodeError as exc:  # otherwise FastAPI's bare 400
+                    raise json.JSONDecodeError("not UTF-8 text", body.decode("utf-8", "replace"),
+                                               exc.start) from exc
+                self._json = json.loads(text)
         return self._json
 
 

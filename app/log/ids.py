@@ -15,6 +15,8 @@ import numpy as np
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 # Positions of the 32 hex digits inside the 36-character canonical form.
 _DIGIT_POS = np.array([i for i in range(36) if i not in (8, 13, 18, 23)])
+# 9999-12-31T23:59:59.999Z in ms since the epoch: the last time `datetime` can hold.
+LATEST_MS = 253_402_300_799_999
 
 
 def new_id(measured_ms: int) -> str:
@@ -46,11 +48,18 @@ def new_ids(measured_ms: np.ndarray) -> list[str]:
 
 
 def measured_ms(prediction_id: str) -> int:
-    """The measurement time (ms since the epoch) embedded in an id; ValueError if not ours."""
+    """The measurement time (ms since the epoch) embedded in an id; ValueError if not ours.
+
+    The API issues ids only for readings measured from 2000 on and not far in the future,
+    so an embedded time past the last date Python can represent is not one of ours either.
+    """
     u = uuid.UUID(prediction_id)
     if u.version != 7:
         raise ValueError(f"{prediction_id!r} is not a ventwatch prediction id (UUIDv7)")
-    return u.int >> 80
+    ms = u.int >> 80
+    if ms > LATEST_MS:
+        raise ValueError(f"{prediction_id!r} embeds a time after 9999-12-31")
+    return ms
 
 
 def is_valid(prediction_id: str) -> bool:
