@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from app import procs
+from app.api.main import create_app
 from app.log.ids import new_id
 from app.log.reader import read_predictions
+from app.settings import Settings
 
 GOOD = {"temperature_c": 22.0, "humidity_pct": 40.0, "co2_ppm": 800.0, "pm25_ugm3": 8.0,
         "pm10_ugm3": 15.0, "tvoc_ppb": 150.0, "co_ppm": 0.3, "occupancy": 10}
@@ -51,6 +56,9 @@ PREDICT_CASES = [
      "occupancy: must be a whole number"),
     ("empty body", "/predict", raw(""), 422, "body: the request body is empty"),
     ("malformed JSON", "/predict", raw('{"co2_ppm": 800,'), 422, "body: malformed JSON"),
+    ("not UTF-8", "/predict", {"content": json.dumps(GOOD).replace("{", '{"x": "\xff",').encode("latin-1"),
+                               "headers": {"Content-Type": "application/json"}}, 422,
+     "body: malformed JSON (not UTF-8 text"),
     ("not JSON content type", "/predict",
      {"content": json.dumps(GOOD).encode(), "headers": {"Content-Type": "text/plain"}}, 422,
      "body: must be a JSON object sent with Content-Type: application/json"),
@@ -121,6 +129,10 @@ def test_label_errors_and_nothing_logged(server: procs.ApiFactory) -> None:
                                         "label": 1}]}, 404, "not found in the prediction log"),
             ("not an id", {"labels": [{"prediction_id": "x" * 36, "label": 1}]}, 422,
              "labels[0].prediction_id: 'xxxx"),
+            # A well-formed UUIDv7 whose embedded time is past what a date can hold.
+            ("id from after 9999", {"labels": [{"prediction_id": "ffffffff-ffff-7fff-bfff-ffffffffffff",
+                                                "label": 1}]}, 422,
+             "labels[0].prediction_id: 'ffffffff"),
             ("invalid class", {"labels": [{"prediction_id": first, "label": 2}]}, 422,
              "labels[0].label: Value error, must be one of the classes [0, 1], got 2"),
             ("boolean class", {"labels": [{"prediction_id": first, "label": True}]}, 422,
@@ -182,3 +194,34 @@ def test_placeholder_token_refused() -> None:
 
     with pytest.raises(ValidationError, match="placeholder"):
         Settings(api_token="changeme")  # type: ignore[arg-type]
+
+
+def test_a_full_disk_answers_503_and_acknowledges_nothing(model_dir: Path, tmp_path: Path) -> None:
+    """The log cannot take a record (here: the disk is full): nothing is acknowledged, the
+    client is told to retry, the failure is counted; the API stays up for the next request."""
+    app = create_app(Settings(model_dir=model_dir, log_dir=tmp_path / "logs", run_dir=tmp_path / "run"))
+    with TestClient(app) as client:
+        pid = client.post("/predict", json=GOOD).json()["prediction_id"]
+        writer = app.state.runtime.writer
+        healthy = writer.append
+
+        def full(*args: object, **kwargs: object) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        writer.append = full
+        predicted = client.post("/predict", json=GOOD)
+        batch = client.post("/predict/batch", json={"readings": [GOOD, GOOD]})
+        labelled = client.post("/labels", json={"labels": [{"prediction_id": pid, "label": 1}]})
+        for response in (predicted, batch, labelled):
+            assert response.status_code == 503, response.text
+            assert response.headers["Retry-After"] == "1"
+            assert "No space left on device" in response.json()["message"]
+        assert "nothing was stored" in labelled.json()["message"]
+        metrics = client.get("/metrics").text
+        assert 'ventwatch_log_write_errors_total{log="predictions"} 2.0' in metrics
+        assert 'ventwatch_log_write_errors_total{log="labels"} 1.0' in metrics
+        writer.append = healthy  # space again: the same label goes through
+        again = client.post("/labels", json={"labels": [{"prediction_id": pid, "label": 1}]})
+        assert again.status_code == 200, again.text
+    frame = read_predictions(tmp_path / "logs")
+    assert frame["prediction_id"].tolist() == [pid] and frame["label"].tolist() == [1]

@@ -144,6 +144,38 @@ def test_replicas_write_side_by_side(api_factory: procs.ApiFactory) -> None:
     assert writers == {str(first.pid), str(second.pid)}
 
 
+def test_one_label_per_prediction_across_replicas(api_factory: procs.ApiFactory) -> None:
+    """The same labels sent to two replicas at once: each prediction gets one, the other 409."""
+    first, second = api_factory.start(), api_factory.start()
+    readings = [body for path, body in payloads()[:400] if path == "/predict"][:200]
+    with httpx.Client(base_url=first.url, timeout=30) as client:
+        response = client.post("/predict/batch", json={"readings": readings})
+        response.raise_for_status()
+        pids = [p["prediction_id"] for p in response.json()["predictions"]]
+    chunks = [pids[i:i + 10] for i in range(0, len(pids), 10)]
+
+    async def label(url: str, label: int) -> list[int]:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            responses = await asyncio.gather(*(
+                client.post("/labels", json={"labels": [{"prediction_id": p, "label": label}
+                                                        for p in chunk]}) for chunk in chunks))
+        return [r.status_code for r in responses]
+
+    async def both() -> tuple[list[int], list[int]]:
+        a, b = await asyncio.gather(label(first.url, 1), label(second.url, 0))
+        return a, b
+
+    from_first, from_second = asyncio.run(both())
+    assert len(from_first) == len(from_second) == 20
+    for a, b in zip(from_first, from_second, strict=True):
+        assert sorted((a, b)) == [200, 409], (a, b)
+    assert first.stop() in GRACEFUL and second.stop() in GRACEFUL
+    rows = duckdb.sql(
+        f"SELECT prediction_id, count(*) FROM read_parquet('{api_factory.log_dir}/labels/**/*.parquet',"
+        " hive_partitioning = true) GROUP BY 1").fetchall()
+    assert len(rows) == len(pids) and all(n == 1 for _, n in rows)
+
+
 def test_workers_share_metrics_and_log(api_factory: procs.ApiFactory) -> None:
     """`serve --workers 2`: /metrics merges the workers' counts (prometheus_client multiprocess)."""
     api = api_factory.start(workers=2)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
@@ -44,7 +43,6 @@ class Runtime:
     writer: LogWriter | None = None
     service: PredictionService | None = None
     batcher: MicroBatcher | None = None
-    labels_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def header_scenario(self, request: Request) -> str | None:
         """The X-Scenario header, checked like the `scenario` field."""

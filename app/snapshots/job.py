@@ -18,7 +18,6 @@ old ones deleted after; files the state does not know are removed at start-up.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from app.durations import format_duration
+from app.locks import exclusive
 from app.model.bundle import ModelBundle
 from app.schema import LABEL, PROBABILITY
 from app.settings import Settings
@@ -99,8 +99,7 @@ class SnapshotJob:
         e.g. the control panel's "Run now"): otherwise each would take the other's new files
         for a crash's orphans. Blocks until the other run is done; released when the process
         dies, so a killed run never holds it."""
-        with self.lock_path.open("a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
+        with exclusive(self.lock_path):
             yield
 
     def _stamp(self) -> tuple[int, int] | None:

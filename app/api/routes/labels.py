@@ -9,9 +9,10 @@ from fastapi import APIRouter, Response
 
 from app.api.deps import RuntimeDep, token_dependencies
 from app.api.errors import InputError
-from app.api.responses import json_response
+from app.api.responses import json_response, unavailable
 from app.api.routing import OrjsonRoute
 from app.api.wire import LabelsResponse, WireModels
+from app.locks import exclusive
 from app.log import ids as id_codec
 from app.log.reader import lookup
 from app.log.tables import arrow_schema
@@ -23,7 +24,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "Some prediction_id is not in the prediction log; nothing was stored"},
     409: {"description": "Some prediction already has a label; nothing was stored"},
     422: {"description": "Malformed id, repeated id in the request, or a class the model lacks"},
+    503: {"description": "The label could not be logged (or the log is off); nothing was stored"},
 }
+# Under the log directory: held while a label request checks and appends.
+LABELS_LOCK = ".labels.lock"
 # Ids listed in an error message; the full lists are in the response's `prediction_ids`.
 SHOWN = 5
 
@@ -57,10 +61,11 @@ def build(wire: WireModels, settings: Settings) -> APIRouter:
                              {"prediction_ids": repeated})
         log_dir = runtime.settings.log_dir
         if runtime.writer is None:
-            return json_response({"message": "labels need the prediction log, which is off "
-                                             "(VENTWATCH_LOG_ENABLED=false)"}, status_code=503)
-        # One label request at a time per process: the check-then-append must not interleave.
-        with runtime.labels_lock:
+            return unavailable("labels need the prediction log, which is off "
+                               "(VENTWATCH_LOG_ENABLED=false)")
+        # One label request at a time across threads, workers and replicas sharing the log:
+        # the check-then-append must not interleave, or one prediction gets two labels.
+        with exclusive(log_dir / LABELS_LOCK):
             known = lookup(log_dir, "predictions", pids, arrow_schema("predictions", runtime.schema))
             unknown = [pid for pid in pids if pid not in known]
             if unknown:
@@ -73,12 +78,16 @@ def build(wire: WireModels, settings: Settings) -> APIRouter:
                 raise InputError(409, "duplicate", "labels[].prediction_id",
                                  f"these predictions already have a label: {_listing(already)}",
                                  {"prediction_ids": already})
-            runtime.writer.append("labels", {
-                PREDICTION_ID: pids,
-                LABEL: [item.label for item in items],
-                RECEIVED_AT: time.time_ns() // 1000,
-                MEASURED_AT: [known[pid] for pid in pids],
-            }, len(pids))
+            try:
+                runtime.writer.append("labels", {
+                    PREDICTION_ID: pids,
+                    LABEL: [item.label for item in items],
+                    RECEIVED_AT: time.time_ns() // 1000,
+                    MEASURED_AT: [known[pid] for pid in pids],
+                }, len(pids))
+            except OSError as exc:
+                runtime.metrics.log_errors_by["labels"].inc()
+                return unavailable(f"label log unavailable, nothing was stored: {exc}")
         runtime.metrics.log_rows_by["labels"].inc(len(pids))
         for label, n in Counter(item.label for item in items).items():
             runtime.metrics.labels.labels(str(label)).inc(n)

@@ -15,7 +15,7 @@ import numpy as np
 from fastapi import APIRouter, Request, Response
 
 from app.api.deps import token_dependencies
-from app.api.responses import json_response
+from app.api.responses import json_response, unavailable
 from app.api.routing import OrjsonRoute
 from app.api.runtime import Runtime
 from app.api.wire import SCENARIO_PATTERN, BatchResponse, Prediction, WireModels
@@ -34,11 +34,6 @@ SCENARIO_HEADER: dict[str, Any] = {
         "schema": {"type": "string", "pattern": SCENARIO_PATTERN},
     }],
 }
-
-
-def _unavailable(exc: LogUnavailable) -> Response:
-    return json_response({"message": str(exc), "detail": str(exc)}, status_code=503,
-                         headers={"Retry-After": "1"})
 
 
 def build(wire: WireModels, settings: Settings) -> APIRouter:
@@ -62,7 +57,7 @@ def build(wire: WireModels, settings: Settings) -> APIRouter:
             pid, cls, proba = await runtime.batcher.submit(
                 runtime.row_of(data), measured_us, received_us, scenario, started)
         except LogUnavailable as exc:
-            return _unavailable(exc)
+            return unavailable(str(exc))
         return json_response({
             "prediction_id": pid,
             "predicted_class": cls,
@@ -99,7 +94,7 @@ def build(wire: WireModels, settings: Settings) -> APIRouter:
             scored = runtime.service.score(x, measured, np.full(len(rows), received_us),
                                            scenario, started)
         except LogUnavailable as exc:
-            return _unavailable(exc)
+            return unavailable(str(exc))
         positive = runtime.schema.positive_class
         return json_response({
             "model_version": runtime.schema_version,
