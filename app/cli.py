@@ -181,7 +181,8 @@ def report(
     for path in written.files:
         console.print(f"wrote {path}")
     if len(written.files) == 1:
-        console.print("no classification report: too few labelled rows in that window")
+        console.print("no classification report: too few labelled rows in that window "
+                      f"(at least {get_settings().snapshot_min_labelled} needed)")
 
 
 @cli.command("alert-receiver")

@@ -273,6 +273,7 @@ def test_html_reports(api_factory: procs.ApiFactory, model_dir: Path, tmp_path: 
     frame = readings(f"{DAY} 00:00", 2, seed=71)
     ids = send(api.url, frame, "clean")
     label(api.url, ids, frame[TARGET].to_numpy())
+    send(api.url, readings(f"{DAY} 03:00", 1, seed=72), "clean")  # never labelled
     api.stop()
     env = {"VENTWATCH_MODEL_DIR": str(model_dir), "VENTWATCH_LOG_DIR": str(api_factory.log_dir),
            "VENTWATCH_WORKSPACE_DIR": str(tmp_path / "workspace"),
@@ -283,14 +284,20 @@ def test_html_reports(api_factory: procs.ApiFactory, model_dir: Path, tmp_path: 
     none_yet = subprocess.run([*run, "report"], env=full_env, capture_output=True, text=True)
     assert none_yet.returncode == 1 and "ventwatch snapshots --once" in none_yet.stderr
     subprocess.run([*run, "snapshots", "--once"], env=full_env, check=True, capture_output=True)
-    out = subprocess.run([*run, "report"], env=full_env, capture_output=True, text=True)
-    assert out.returncode == 0, out.stdout + out.stderr
+    ranged = subprocess.run([*run, "report", "--start", f"{DAY}T00:00", "--end", f"{DAY}T02:00"],
+                            env=full_env, capture_output=True, text=True)
+    assert ranged.returncode == 0 and "120 rows, 120 labelled" in ranged.stdout, ranged.stderr
     for name in ("data_drift_report.html", "classification_report.html"):
         html = (tmp_path / "reports" / name).read_text()
         assert len(html) > 50_000 and "<html" in html.lower()
-    ranged = subprocess.run([*run, "report", "--start", f"{DAY}T00:00", "--end", f"{DAY}T02:00"],
-                            env=full_env, capture_output=True, text=True)
-    assert ranged.returncode == 0 and "120 rows, 120 labelled" in ranged.stdout
+    # The latest window (03:00) has no labels: its drift report replaces the old one, and the
+    # old classification report goes rather than pass for this window's.
+    latest = subprocess.run([*run, "report"], env=full_env, capture_output=True, text=True)
+    assert latest.returncode == 0, latest.stdout + latest.stderr
+    assert f"{DAY}T03:00:00+00:00" in latest.stdout and "60 rows, 0 labelled" in latest.stdout
+    assert "no classification report" in latest.stdout
+    assert (tmp_path / "reports" / "data_drift_report.html").stat().st_size > 50_000
+    assert not (tmp_path / "reports" / "classification_report.html").exists()
 
 
 def test_empty_log_and_unclosed_windows(model_dir: Path, tmp_path: Path) -> None:

@@ -69,4 +69,6 @@ def write_reports(settings: Settings, start: datetime | None = None,
                 timestamp=window.start.replace(tzinfo=None))
             files.append(settings.reports_dir / CLASSIFICATION_FILE)
             quality.save_html(str(files[-1]))
+        else:  # an older window's report would pass for this one's
+            (settings.reports_dir / CLASSIFICATION_FILE).unlink(missing_ok=True)
     return Written(window, data.rows, data.labelled, files)
