@@ -8,10 +8,10 @@ import statistics
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import orjson
 
 from app import procs
@@ -109,10 +109,12 @@ def run(model_dir: Path, workdir: Path, rounds: int = 3, seconds: float = 8.0) -
     }
     samples: dict[str, list[dict[str, float]]] = {k: [] for k in ("a", "b", "c", "d")}
     peak_rss = 0
+    acked_by_b = 0  # predictions server (b) answered with a 2xx (wrk fails on any other)
     try:
         # Warm-up, then interleave the configurations so machine noise hits all alike.
         for key in ("a", "b", "d"):
-            wrk(servers[key].url, "/predict", single, workdir, 2, 32)
+            warm = wrk(servers[key].url, "/predict", single, workdir, 2, 32)
+            acked_by_b += int(warm["requests"]) if key == "b" else 0
         for _ in range(rounds):
             for key in ("a", "b", "d"):
                 with RssSampler(servers[key]) as rss:
@@ -124,11 +126,19 @@ def run(model_dir: Path, workdir: Path, rounds: int = 3, seconds: float = 8.0) -
                 samples["c"].append(wrk(servers["b"].url, "/predict/batch", batches, workdir,
                                         seconds, 4))
             peak_rss = max(peak_rss, rss.peak)
-        # Let the log publish, then check nothing went missing on the way.
-        time.sleep(1)
     finally:
         for server in servers.values():
             server.stop()
+    acked_by_b += int(sum(x["requests"] for x in samples["b"])
+                      + 1000 * sum(x["requests"] for x in samples["c"]))
+    # The graceful stop published the log: every acknowledged prediction must be in it. It may
+    # hold a few more: requests answered after wrk stopped counting (at most one per connection).
+    logged = duckdb.sql(f"SELECT count(*) FROM read_parquet('{workdir / 'logs-b'}/predictions/**/*.parquet',"
+                        " hive_partitioning = true)").fetchone()
+    logged_b = int(logged[0]) if logged else 0
+    in_flight = (1 + rounds) * 32 + rounds * 4 * 1000
+    if not acked_by_b <= logged_b <= acked_by_b + in_flight:
+        raise RuntimeError(f"(b)/(c): {acked_by_b:,} predictions acknowledged, {logged_b:,} in the log")
 
     def med(key: str, field: str) -> float:
         return statistics.median(s[field] for s in samples[key])
@@ -145,4 +155,5 @@ def run(model_dir: Path, workdir: Path, rounds: int = 3, seconds: float = 8.0) -
         "b_over_d_throughput": c["b"]["rps"] / c["d"]["rps"],
     }
     result["api_peak_rss_mb"] = peak_rss / 2**20
+    result["log_check"] = {"acknowledged": acked_by_b, "logged": logged_b}
     return result

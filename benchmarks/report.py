@@ -51,6 +51,11 @@ def api_section(record: dict[str, Any]) -> str:
          _verdict(r["api_peak_rss_mb"], 300, False)),
     ]
     target_rows = "\n".join(f"| {a} | {b} | {c} |" for a, b, c in targets)
+    check = r.get("log_check")
+    logged = ("" if check is None else
+              f"\nServer (b) acknowledged {check['acknowledged']:,} predictions over its `/predict` and "
+              f"`/predict/batch` runs; after its graceful stop the log held {check['logged']:,} "
+              "(every acknowledged one, plus the requests in flight when wrk stopped counting).\n")
     return f"""## API throughput and latency
 
 {_machine(record)}
@@ -67,7 +72,7 @@ readings from the generator (256 different bodies for single readings, 4 differe
 | target | figure | |
 |---|---|---|
 {target_rows}
-"""
+{logged}"""
 
 
 def models_section(record: dict[str, Any]) -> str:

@@ -36,8 +36,8 @@ def tune_gc() -> None:
     Everything loaded at start-up lives as long as the process: frozen out of the
     collector's reach, or each full collection walks the model and libraries (~100 ms
     pauses, the p99 of the whole API). Request garbage is freed by reference counting, so
-    young-generation collections can be rarer: 20,000 allocations instead of 700 cut
-    ~7 % of the CPU per request (BENCHMARKS.md).
+    young-generation collections can be rarer: 20,000 allocations instead of 700 (the
+    floor in BENCHMARKS.md runs with the same settings, so the ratios there exclude it).
     """
     gc.collect()
     gc.freeze()

@@ -90,7 +90,7 @@ def build(wire: WireModels, settings: Settings) -> APIRouter:
         assert runtime.service is not None
         try:
             # On the event loop, like the micro-batches: handing 1,000-row batches to a worker
-            # thread cost ~35 % of batch throughput in GIL hand-offs (BENCHMARKS.md).
+            # thread lost batch throughput to GIL hand-offs when it was tried.
             scored = runtime.service.score(x, measured, np.full(len(rows), received_us),
                                            scenario, started)
         except LogUnavailable as exc:
