@@ -11,13 +11,13 @@ export OMP_NUM_THREADS := 1
 # apt-get needs root: sudo unless we are root already.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help install model run observability-deps dashboards serve test bench screenshots lint clean
+.PHONY: help install model run observability-deps test-deps dashboards serve test bench screenshots lint clean
 
 help:
 	@echo "make run    - train the default model if needed and start the stack (Ctrl-C stops it)"
 	@echo "make observability-deps - install Prometheus, Alertmanager and node-exporter (Debian)"
 	@echo "make dashboards - regenerate grafana/dashboards/*.json from app/observability/dashboards.py"
-	@echo "make test   - install test dependencies and run every test"
+	@echo "make test   - install test dependencies (Debian packages too, as root or with sudo) and run every test"
 	@echo "make bench  - run the benchmarks and rewrite BENCHMARKS.md"
 	@echo "make screenshots - render the UIs of a demo stack to screenshots/*.png"
 	@echo "make lint   - ruff and mypy"
@@ -40,17 +40,36 @@ model: install
 run: model
 	VENTWATCH_MODEL_DIR=$(MODEL_DIR) $(BIN)/ventwatch up
 
-# Debian starts the packaged services on install; `make run` runs its own, so stop those.
+OBSERVABILITY_DEBS := prometheus prometheus-alertmanager prometheus-node-exporter
+# What the tests start for real besides Python packages: the observability binaries, a
+# browser, a load generator (benchmarks) and the compose validator.
+TEST_DEBS := $(OBSERVABILITY_DEBS) chromium wrk docker-compose
+
+# Installs the Debian packages of $(DEBS) that are missing, when it may (root or sudo without
+# a password); otherwise says which, and the tests that need them skip (fail under CI=true).
+# Debian starts the packaged Prometheus services on install; `make run` runs its own, so
+# those are stopped.
+define apt_install
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done | xargs); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] && ! sudo -n true 2>/dev/null; then \
+		echo "missing Debian packages: $$missing; install them with: sudo apt-get install $$missing"; \
+		exit 0; fi; \
+	$(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends $$missing && \
+	if [ -d /run/systemd/system ]; then \
+		$(SUDO) systemctl disable --now $(OBSERVABILITY_DEBS) 2>/dev/null || true; fi
+endef
+
 observability-deps:
-	$(SUDO) apt-get update
-	$(SUDO) apt-get install -y --no-install-recommends prometheus prometheus-alertmanager prometheus-node-exporter
-	@if [ -d /run/systemd/system ]; then \
-		$(SUDO) systemctl disable --now prometheus prometheus-alertmanager prometheus-node-exporter; fi
+	$(call apt_install,$(OBSERVABILITY_DEBS))
+
+test-deps:
+	$(call apt_install,$(TEST_DEBS))
 
 dashboards: install
 	$(BIN)/python -m app.observability.dashboards
 
-test: install
+test: install test-deps
 	$(BIN)/python -m pytest
 
 bench: install
