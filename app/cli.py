@@ -148,15 +148,24 @@ def ui(
     host: Annotated[str | None, typer.Option(help="Bind address [default: VENTWATCH_UI_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="Port [default: VENTWATCH_UI_PORT]")] = None,
 ) -> None:
-    """Run the Evidently UI on the workspace (telemetry off; VENTWATCH_UI_SECRET guards writes)."""
+    """Run the Evidently UI on the workspace (telemetry off; VENTWATCH_UI_SECRET guards writes,
+    and without it the UI binds to loopback only)."""
+    from app.panel.access import check_bind
+
     settings = get_settings()
+    bind = host or settings.ui_host
+    try:
+        # Without the secret, whoever reaches the UI may edit or delete projects and snapshots.
+        check_bind(bind, settings.ui_secret, setting="VENTWATCH_UI_SECRET", what="the Evidently UI")
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
     settings.workspace_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "DO_NOT_TRACK": "1"}
     if settings.ui_secret is not None:
         env["EVIDENTLY_SECRET"] = settings.ui_secret.get_secret_value()  # not in argv: ps shows argv
     executable = Path(sys.executable).parent / "evidently"
     args = [str(executable), "ui", "--workspace", str(settings.workspace_dir),
-            "--host", host or settings.ui_host, "--port", str(port or settings.ui_port)]
+            "--host", bind, "--port", str(port or settings.ui_port)]
     os.execve(args[0], args, env)
 
 

@@ -50,6 +50,21 @@ def test_serve_without_bundle_says_train_first(tmp_path: Path) -> None:
     assert "ventwatch train" in out.stderr
 
 
+def test_ui_and_panel_refuse_other_interfaces_without_a_secret(tmp_path: Path) -> None:
+    """Without its secret, the Evidently UI (which anyone reaching it could edit) and the panel
+    only bind to loopback; a placeholder secret does not count. Refused before anything starts."""
+    clean = {"VENTWATCH_UI_SECRET": "", "VENTWATCH_PANEL_PASSWORD": "",
+             "VENTWATCH_WORKSPACE_DIR": str(tmp_path / "workspace")}
+    for command, setting in (("ui", "VENTWATCH_UI_SECRET"), ("panel", "VENTWATCH_PANEL_PASSWORD")):
+        port = str(procs.free_port())
+        out = run(command, "--host", "0.0.0.0", "--port", port, env=clean, cwd=tmp_path)
+        assert out.returncode == 1 and f"no {setting}, so it only binds to 127.0.0.1" in out.stderr
+        weak = run(command, "--host", "0.0.0.0", "--port", port, env={**clean, setting: "changeme"},
+                   cwd=tmp_path)
+        assert weak.returncode == 1 and "placeholder" in weak.stderr, weak.stderr
+    assert not (tmp_path / "workspace").exists()
+
+
 def test_log_show_reads_what_the_api_logged(api_factory: procs.ApiFactory) -> None:
     api = api_factory.start()
     body = {"temperature_c": 22.0, "humidity_pct": 40.0, "co2_ppm": 1500.0, "pm25_ugm3": 8.0,

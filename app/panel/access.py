@@ -1,4 +1,5 @@
-"""Who may reach the panel: loopback only without a password; the password compared in constant time."""
+"""Who may reach the panel (and the Evidently UI): loopback only without a secret; the
+panel's password compared in constant time."""
 
 from __future__ import annotations
 
@@ -27,18 +28,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_bind(host: str, password: SecretStr | None) -> None:
-    """ValueError if the panel would be reachable from other machines without a (real) password."""
+def check_bind(host: str, password: SecretStr | None, *, setting: str = "VENTWATCH_PANEL_PASSWORD",
+               what: str = "the control panel") -> None:
+    """ValueError if `what` would be reachable from other machines without a (real) secret."""
     secret = password_of(password)
     if secret is None:
         if not is_loopback(host):
             raise ValueError(
-                f"the control panel has no password, so it only binds to 127.0.0.1 (not {host}); "
-                "set VENTWATCH_PANEL_PASSWORD to serve it on other interfaces")
+                f"{what} has no {setting}, so it only binds to 127.0.0.1 (not {host}); "
+                f"set {setting} to serve it on other interfaces")
         return
     if secret.lower() in _PLACEHOLDER_SECRETS or len(secret) < MIN_PASSWORD:
         raise ValueError(
-            f"VENTWATCH_PANEL_PASSWORD is a placeholder or shorter than {MIN_PASSWORD} characters; "
+            f"{setting} is a placeholder or shorter than {MIN_PASSWORD} characters; "
             "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(16))'")
 
 
