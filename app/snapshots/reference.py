@@ -82,11 +82,14 @@ class SeasonalReference:
         mask, rule = self.mask_for(window)
         return self.frame[mask], rule
 
-    def calibrate(self, columns: list[str], quantile: float = 0.99, margin: float = 1.25,
-                  floor: float = 0.1, min_window_rows: int = 10) -> dict[str, float]:
-        """Per-column drift threshold from leave-one-day-out scores of hourly reference windows."""
-        scores: dict[str, list[float]] = {c: [] for c in columns}
+    def day_hour_scores(self, columns: list[str], min_window_rows: int = 10) -> pd.DataFrame:
+        """Leave-one-day-out drift scores: each reference day's hour against the other days.
+
+        One row per (day, hour): `hour`, `weekday`, and per column the score of that hour
+        against the slice a window at that hour would be compared with, without its own day.
+        """
         values = {c: self.frame[c].to_numpy(dtype=np.float64) for c in columns}
+        rows = []
         for day in np.unique(self._day):
             on_day = self._day == day
             for hour in np.unique(self._hour[on_day]):
@@ -94,14 +97,19 @@ class SeasonalReference:
                 if current.sum() < min_window_rows:
                     continue
                 neighbours = np.isin(self._hour, [(hour + d) % 24 for d in (-1, 0, 1)])
-                rest = neighbours & (self._weekday == self._weekday[current][0]) & ~on_day
+                weekday = bool(self._weekday[current][0])
+                rest = neighbours & (self._weekday == weekday) & ~on_day
                 if rest.sum() < self.min_rows:
                     rest = neighbours & ~on_day
                 if rest.sum() < self.min_rows:
                     continue
-                for c in columns:
-                    score = drift_score(values[c][rest], values[c][current])
-                    if np.isfinite(score):
-                        scores[c].append(score)
-        return {c: round(max(floor, float(np.quantile(s, quantile)) * margin) if s else floor, 4)
-                for c, s in scores.items()}
+                rows.append({"hour": int(hour), "weekday": weekday,
+                             **{c: drift_score(values[c][rest], values[c][current]) for c in columns}})
+        return pd.DataFrame(rows, columns=["hour", "weekday", *columns])
+
+    def calibrate(self, columns: list[str], quantile: float = 0.99, margin: float = 1.25,
+                  floor: float = 0.1, min_window_rows: int = 10) -> dict[str, float]:
+        """Per-column drift threshold: a high quantile of the leave-one-day-out scores, all hours."""
+        scores = self.day_hour_scores(columns, min_window_rows)
+        return {c: round(max(floor, float(np.quantile(s, quantile)) * margin) if len(s) else floor, 4)
+                for c in columns for s in [scores[c].dropna()]}
