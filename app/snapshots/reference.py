@@ -11,8 +11,14 @@ differ from the pooled days of the reference, so a drift distance of zero is nev
 How far apart clean days normally are is measured on the reference itself: each
 reference day's hour is scored against the other days (leave-one-day-out), and a
 feature's threshold is a high quantile of those scores times a margin. Clean windows then
-rarely alarm, while faults that clean days never produce (a stuck sensor, a unit error,
-an offset where the signal is quiet) are flagged.
+rarely alarm, while faults that clean days never produce (a unit error, an offset where
+the signal is quiet) are flagged.
+
+A sensor stuck at a value inside its usual range moves a distribution distance little, so
+the spread of the readings is checked too: a window's standard deviation must reach a floor
+taken from the same reference slice, cut into spans of the window's length: a low quantile
+of their standard deviations times a margin. Where clean readings do stay flat at those
+hours (nobody in the office at night), there is no floor.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from app.snapshots.windows import Window
 
 # Evidently's normed Wasserstein distance: W1(reference, current) / std(reference).
 DRIFT_METHOD = "wasserstein"
+# Readings a reference span needs before its standard deviation counts.
+MIN_SPAN_ROWS = 3
 
 
 def drift_score(reference: np.ndarray, current: np.ndarray) -> float:
@@ -49,12 +57,15 @@ class SeasonalReference:
     _hour: np.ndarray = field(init=False, repr=False)
     _weekday: np.ndarray = field(init=False, repr=False)
     _day: np.ndarray = field(init=False, repr=False)
+    _step: timedelta = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         ts = pd.DatetimeIndex(self.frame["measured_at"]).tz_convert("UTC")
         self._hour = np.asarray(ts.hour)
         self._weekday = np.asarray(ts.dayofweek < 5)
         self._day = np.asarray(ts.normalize().asi8)
+        gaps = np.diff(np.unique(ts.asi8))  # the reference's sampling interval
+        self._step = timedelta(microseconds=float(np.median(gaps)) / 1000 if len(gaps) else 0)
 
     def _hours_of(self, window: Window) -> set[int]:
         if window.length >= timedelta(days=1):
@@ -81,6 +92,34 @@ class SeasonalReference:
     def for_window(self, window: Window) -> tuple[pd.DataFrame, str]:
         mask, rule = self.mask_for(window)
         return self.frame[mask], rule
+
+    def spread_floors(self, window: Window, columns: list[str], quantile: float = 0.0,
+                      margin: float = 0.5) -> dict[str, float]:
+        """Per column, the standard deviation below which `window`'s readings count as stuck.
+
+        The window's reference slice is cut into spans of the window's length (at least
+        MIN_SPAN_ROWS reference readings long); the floor is `margin` times the `quantile` of
+        the spans' standard deviations. A column gets 0 (no floor) where its spans move by
+        less than one step of its resolution: a head count that stays at 0 at night, a light
+        sensor in the dark.
+        """
+        mask, _ = self.mask_for(window)
+        rows = self.frame.loc[mask, columns]
+        span = pd.Timedelta(max(window.length, MIN_SPAN_ROWS * self._step))
+        spans = rows.groupby(pd.DatetimeIndex(self.frame.loc[mask, "measured_at"]).floor(span))
+        stds, counts = spans.std(), spans.count()
+        floors = {}
+        for c in columns:
+            spread = stds[c][counts[c] >= MIN_SPAN_ROWS].dropna()
+            low = float(np.quantile(spread, quantile)) if len(spread) else 0.0
+            floors[c] = float(f"{low * margin:.4g}") if low >= self._resolution(c) else 0.0
+        return floors
+
+    def _resolution(self, column: str) -> float:
+        """Smallest step between two distinct values of the column in the reference."""
+        values = np.unique(self.frame[column].to_numpy(dtype=np.float64))
+        steps = np.diff(values[np.isfinite(values)])
+        return float(steps.min()) if len(steps) else float("inf")
 
     def day_hour_scores(self, columns: list[str], min_window_rows: int = 10) -> pd.DataFrame:
         """Leave-one-day-out drift scores: each reference day's hour against the other days.
