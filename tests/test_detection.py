@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -10,8 +11,11 @@ import pytest
 from evidently.core.serialization import SnapshotModel
 
 from app import procs
+from app.model.bundle import ModelBundle
 from app.snapshots.exporter import RunStats, registry_for
 from app.snapshots.job import SnapshotJob
+from app.snapshots.reference import SeasonalReference
+from app.snapshots.windows import Window
 from tests.snapshot_helpers import job_settings, readings, send
 
 DAY = "2026-02-18"  # a Wednesday inside the reference's season, as in test_snapshots.py
@@ -91,6 +95,21 @@ def test_clean_weekday_and_weekend_day_are_not_flagged(api_factory: procs.ApiFac
         tested |= {k for k in v if k.startswith("stuck:")}
     # The spread was tested (not skipped) for the sensors that never sit still.
     assert {"stuck:humidity_pct", "stuck:co2_ppm", "stuck:temperature_c"} <= tested
+
+
+def test_stuck_floors_only_where_the_reference_can_tell(model_dir: Path) -> None:
+    """The session's bundle holds one week of reference: five weekdays, two weekend days."""
+    bundle = ModelBundle.load(model_dir, with_model=False)
+    reference, names = SeasonalReference(bundle.reference()), bundle.schema.names
+    hour = timedelta(hours=1)
+    night = reference.spread_floors(Window(datetime(2026, 2, 18, 1, tzinfo=UTC), hour), names)
+    assert night["humidity_pct"] > 0 and night["co2_ppm"] > 0
+    assert night["occupancy"] == 0  # nobody there: flat is normal
+    office = reference.spread_floors(Window(datetime(2026, 2, 18, 10, tzinfo=UTC), hour), names)
+    assert office["occupancy"] > 0
+    # Two weekend days are too few spans, and weekdays do not stand in for them.
+    weekend = reference.spread_floors(Window(datetime(2026, 2, 21, 14, tzinfo=UTC), hour), names)
+    assert set(weekend.values()) == {0.0}
 
 
 def test_state_written_by_the_previous_release_loads(model_dir: Path, tmp_path: Path) -> None:

@@ -16,9 +16,10 @@ the signal is quiet) are flagged.
 
 A sensor stuck at a value inside its usual range moves a distribution distance little, so
 the spread of the readings is checked too: a window's standard deviation must reach a floor
-taken from the same reference slice, cut into spans of the window's length: a low quantile
-of their standard deviations times a margin. Where clean readings do stay flat at those
-hours (nobody in the office at night), there is no floor.
+taken from the reference rows of the same hours on the same kind of day, cut into spans of
+the window's length: a low quantile of their standard deviations times a margin. Where
+clean readings do stay flat at those hours (nobody in the office at night), or the
+reference has too few such spans to tell, there is no floor.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ from app.snapshots.windows import Window
 
 # Evidently's normed Wasserstein distance: W1(reference, current) / std(reference).
 DRIFT_METHOD = "wasserstein"
-# Readings a reference span needs before its standard deviation counts.
+# Readings a reference span needs before its standard deviation counts, and spans a floor
+# needs: the flattest of a few clean spans says little about how flat clean readings get.
 MIN_SPAN_ROWS = 3
+MIN_SPANS = 10
 
 
 def drift_score(reference: np.ndarray, current: np.ndarray) -> float:
@@ -97,21 +100,23 @@ class SeasonalReference:
                       margin: float = 0.5) -> dict[str, float]:
         """Per column, the standard deviation below which `window`'s readings count as stuck.
 
-        The window's reference slice is cut into spans of the window's length (at least
-        MIN_SPAN_ROWS reference readings long); the floor is `margin` times the `quantile` of
-        the spans' standard deviations. A column gets 0 (no floor) where its spans move by
-        less than one step of its resolution: a head count that stays at 0 at night, a light
-        sensor in the dark.
+        The reference rows from the window's hours (±1 h) on its kind of day are cut into
+        spans of the window's length (at least MIN_SPAN_ROWS reference readings long); the
+        floor is `margin` times the `quantile` of the spans' standard deviations. No other
+        kind of day stands in (an office at the weekend is flatter than any weekday), so
+        with fewer than MIN_SPANS spans there is no floor (0). Nor where a column's spans
+        move by less than one step of its resolution: a head count that stays at 0 at night.
         """
-        mask, _ = self.mask_for(window)
-        rows = self.frame.loc[mask, columns]
+        mask = (np.isin(self._hour, list(self._hours_of(window)))
+                & (self._weekday == (window.start.weekday() < 5)))
         span = pd.Timedelta(max(window.length, MIN_SPAN_ROWS * self._step))
-        spans = rows.groupby(pd.DatetimeIndex(self.frame.loc[mask, "measured_at"]).floor(span))
+        spans = self.frame.loc[mask, columns].groupby(
+            pd.DatetimeIndex(self.frame.loc[mask, "measured_at"]).floor(span))
         stds, counts = spans.std(), spans.count()
         floors = {}
         for c in columns:
             spread = stds[c][counts[c] >= MIN_SPAN_ROWS].dropna()
-            low = float(np.quantile(spread, quantile)) if len(spread) else 0.0
+            low = float(np.quantile(spread, quantile)) if len(spread) >= MIN_SPANS else 0.0
             floors[c] = float(f"{low * margin:.4g}") if low >= self._resolution(c) else 0.0
         return floors
 
