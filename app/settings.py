@@ -71,6 +71,12 @@ class Settings(BaseSettings):
         0.3, gt=0, le=1, description="Dataset drift: share of drifted features at or above this")
     drift_quantile: float = Field(0.99, gt=0, le=1, description="Calibration quantile")
     drift_margin: float = Field(1.25, ge=1, description="Calibrated threshold multiplier")
+    stuck_quantile: float = Field(
+        0.0, ge=0, lt=0.5, description="Stuck check: quantile of the reference spans' standard "
+                                       "deviations at the window's hours (0: the flattest)")
+    stuck_margin: float = Field(
+        0.5, gt=0, le=1, description="Stuck check: a window's standard deviation below this share "
+                                     "of that quantile fails")
     max_missing_share: float = Field(
         0.1, ge=0, le=1, description="Per-feature share of missing values tolerated in a window")
     accuracy_floor: float = Field(0.85, ge=0, le=1)

@@ -214,17 +214,33 @@ def detection_section(record: dict[str, Any]) -> str:
     def ratio(x: float) -> str:
         return f"**{x:.2f}×**" if x >= 1 else f"{x:.2f}×"
 
+    def spread(x: float | None) -> str:
+        return "no floor" if x is None else (f"**{x:.2f}×**" if x < 1 else f"{x:.2f}×")
+
     rows = []
     for c in r["cells"]:
-        scores = c["score_over_threshold"]
+        scores, spreads = c["score_over_threshold"], c["spread_over_floor"]
         fault = c["faulty_sensor"]
         others = {f: s for f, s in scores.items() if f != fault}
         closest = max(others, key=others.__getitem__)
         accuracy = "–" if c["accuracy"] is None else f"{c['accuracy']:.3f}"
+        faulty = f"{fault} {ratio(scores[fault])}, {spread(spreads.get(fault))}" if fault else "–"
         rows.append(f"| {c['scenario']} | {c['hour']:02d}:00 | {', '.join(c['flagged']) or '–'} | "
-                    f"{c['drift_share']:.0%} | {f'{fault} {ratio(scores[fault])}' if fault else '–'} | "
+                    f"{', '.join(c['stuck']) or '–'} | {c['drift_share']:.0%} | {faulty} | "
                     f"{closest} {ratio(others[closest])} | {accuracy} |")
     table = "\n".join(rows)
+    days = r["clean_days"]
+    clean = "\n".join(
+        f"| {d['season']} | {d['day']} ({'weekday' if d['weekday'] else 'weekend'}) | {d['seed']} | "
+        f"{d['windows']} | {d['drift_flagged']} | {d['stuck_flagged']} | "
+        f"{', '.join(f'{f} ×{n}' for f, n in d['features'].items()) or '–'} | "
+        f"{'–' if d['min_spread_over_floor'] is None else format(d['min_spread_over_floor'], '.2f') + '×'} |"
+        for d in days)
+    total = sum(d["windows"] for d in days)
+    flagged = sum(d["flagged"] for d in days)
+    stuck = sum(d["stuck_flagged"] for d in days)
+    header = ("| scenario | window | drifted | stuck | drift share | faulty sensor: score ÷ threshold, "
+              "std ÷ floor | closest other (drift) | accuracy |")
     return f"""## Drift detection by scenario and hour of day
 
 {_machine(record)}
@@ -232,20 +248,77 @@ def detection_section(record: dict[str, Any]) -> str:
 What the snapshot job flags (default settings, {r['window']} windows of {r['readings_per_window']}
 readings 15 s apart, every reading labelled by the scenario's ground truth), for each named
 scenario of `ventwatch simulate` at night, at morning arrival and in the afternoon of a
-Thursday. A feature is flagged when its drift score reaches its calibrated threshold
-(score ÷ threshold ≥ 1, in bold); the dataset drifts at a share of
+Thursday. A feature is flagged as drifting when its drift score reaches its calibrated
+threshold (score ÷ threshold ≥ 1, in bold), as stuck when its standard deviation falls below
+the floor taken from the same hours of the reference (std ÷ floor < 1, in bold; "no floor"
+where clean readings can be flat at those hours); the dataset drifts at a share of
 {r['drift_share_threshold']:.0%}. This is a record of sensitivity, not a target: where the
-day-to-day spread of the reference is wide (office hours), a fault of the same size stays
-under the threshold, and then the accuracy of the labelled window is what shows it.
+day-to-day spread of the reference is wide (office hours), an offset of the same size stays
+under the drift threshold, and then the accuracy of the labelled window is what shows it.
 
-| scenario | window | flagged | drift share | faulty sensor, score ÷ threshold | closest other | accuracy |
-|---|---|---|---|---|---|---|
+{header}
+|---|---|---|---|---|---|---|---|
 {table}
+
+### False alarms on clean traffic
+
+Clean readings from the generator for every hour of each day below, each day with a replay
+seed of its own (its own weather, attendance and ventilation), unlabelled, through one job
+pass: {flagged} of {total} clean windows were flagged, {stuck} of them as stuck. A window
+counts once however many of its features were flagged; the features column counts windows
+per feature. "Lowest std ÷ floor" is the closest any clean window came to the stuck floor.
+
+| season | day | seed | windows | drifted | stuck | features flagged | lowest std ÷ floor |
+|---|---|---|---|---|---|---|---|
+{clean}
+"""
+
+
+def hourly_thresholds_section(record: dict[str, Any]) -> str:
+    r = record["result"]
+    w, refdays = r["windows"], r["reference_days"]
+    hours = list(r["schemes"][0]["co2_offset_caught"])
+    schemes = "\n".join(
+        f"| {s['name']} | {s['clean_flagged']['weekday']} of {w['weekday']} | "
+        f"{s['clean_flagged']['weekend']} of {w['weekend']} | "
+        + " | ".join(f"{s['co2_offset_caught'][h]:.0%}" for h in hours)
+        + f" | {s['co2_offset_caught_weekday']:.0%} |" for s in r["schemes"])
+    co2 = "\n".join(f"| {c['hour']:02d}:00 | {c['clean_median']:.2f} | {c['clean_max']:.2f} | "
+                     f"{c['offset_min']:.2f} | {c['offset_median']:.2f} |" for c in r["co2_scores"])
+    offset = f"+{r['offset_ppm']:.0f} ppm"
+    header = ("| thresholds | clean weekday windows flagged | clean weekend windows flagged | "
+              + " | ".join(f"{offset} caught at {h.zfill(2)}:00" for h in hours)
+              + f" | {offset} caught, any weekday hour |")
+    return f"""## Drift thresholds per hour of day, evaluated
+
+{_machine(record)}
+
+Clean generator days after the training period ({', '.join(r['days'])}: a weekday and a
+weekend day, each replayed with {r['seeds']} seeds, so {r['seeds']} different days of weather,
+attendance and ventilation), scored hour by hour against the default bundle's seasonal
+reference with the job's drift score, as they are and with the CO2 sensor reading {offset}.
+Thresholds come from the reference's leave-one-day-out scores ({refdays['weekday']} weekdays and
+{refdays['weekend']} weekend days per hour), the calibration quantile and margin of the
+settings, pooled over all hours (what the job uses) or per kind of day and hour. A clean
+window counts as flagged when any feature reaches its threshold.
+
+{header}
+|---|---|---|{'---|' * len(hours)}---|
+{schemes}
+
+CO2 scores of the weekday windows (normed Wasserstein), clean and with the offset: where the
+offset's lowest score is below the clean windows' highest, no threshold on this score catches
+every offset without flagging a clean day.
+
+| hour | clean, median | clean, highest | {offset}, lowest | {offset}, median |
+|---|---|---|---|---|
+{co2}
 """
 
 
 RENDERERS = {"models": models_section, "api": api_section, "snapshots": snapshots_section,
-             "replay": replay_section, "detection": detection_section}
+             "replay": replay_section, "detection": detection_section,
+             "hourly-thresholds": hourly_thresholds_section}
 
 
 def render(results: Path) -> str:

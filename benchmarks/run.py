@@ -22,7 +22,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-SECTIONS = ("models", "api", "snapshots", "replay", "detection")
+SECTIONS = ("models", "api", "snapshots", "replay", "detection", "hourly-thresholds")
 
 
 def machine() -> dict[str, Any]:
@@ -66,6 +66,10 @@ def run_section(name: str, workdir: Path, model_dir: Path, quick: bool) -> dict[
         from benchmarks import detection
 
         return detection.run(model_dir, workdir)
+    if name == "hourly-thresholds":
+        from benchmarks import hourly_thresholds
+
+        return hourly_thresholds.run(model_dir, workdir)
     raise SystemExit(f"unknown section {name!r}; choose from {SECTIONS}")
 
 

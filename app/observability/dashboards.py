@@ -230,6 +230,13 @@ ML = Dashboard(
                min=0, threshold_line=1.0,
                description="Normed Wasserstein distance to the seasonal reference, divided by each "
                            "feature's calibrated threshold: above 1 (dashed) the feature drifts."),
+            ts(23, "Sensor spread (standard deviation ÷ stuck floor)",
+               Target("ventwatch_feature_stddev / ventwatch_feature_stddev_floor", "{{feature}}"),
+               min=0, threshold_line=1.0, w=24,
+               description="Latest closed window. Below 1 (dashed) the feature's readings are flatter "
+                           "than clean reference days at those hours: a stuck sensor. Features that "
+                           "are legitimately flat at those hours (nobody at night) have no floor "
+                           "and no line."),
         )),
         Row(102, "Quality (ground-truth labels)", (
             ts(9, "Quality on the latest labelled window",

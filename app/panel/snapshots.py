@@ -37,6 +37,7 @@ class WindowRow:
     labelled: int
     drift_share: float | None
     drifted_features: list[str]
+    stuck_features: list[str]
     accuracy: float | None
     f1: float | None
     activation_rate: float | None
@@ -79,6 +80,7 @@ def overview(settings: Settings, bundle: ModelBundle, limit: int = 24) -> Overvi
             key=key, start=datetime.strptime(key, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC),
             rows=entry.rows, labelled=entry.labelled, drift_share=v.get("drift_share"),
             drifted_features=[n for n in bundle.schema.names if v.get(f"drift_detected:{n}", 0) >= 1],
+            stuck_features=[n for n in bundle.schema.names if v.get(f"stuck:{n}", 0) >= 1],
             # F1 of a window without enough positive labels is 0 by definition, not a finding.
             accuracy=v.get("accuracy"), f1=v.get("f1") if v.get("f1_tested", 1.0) else None,
             activation_rate=v.get("activation_rate"),

@@ -28,7 +28,8 @@ def build(schema: FeatureSchema, model_name: str, version: str, window: str) -> 
             text_panel(f"{model_name} {version}",
                        f"One snapshot per {window} window of measured_at; older history rolled up "
                        f"daily. Drift is measured against reference rows from the same hours of the "
-                       f"same kind of day, with thresholds calibrated on the reference."),
+                       f"same kind of day, with thresholds calibrated on the reference; each "
+                       f"feature's spread is held to a stuck-sensor floor from the same hours."),
             counter_panel("Predictions (all windows)", [_ext(ROWS, "rows")], size="half",
                           aggregation="sum"),
             counter_panel("Failed tests (all windows)", [_ext(TESTS_FAILED, "failed tests")],

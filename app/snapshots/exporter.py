@@ -123,12 +123,27 @@ class SnapshotCollector(Collector):
             detected = GaugeMetricFamily("ventwatch_feature_drift_detected",
                                          "1 if the feature drifted in the latest window",
                                          labels=["feature"])
+            stuck = GaugeMetricFamily(
+                "ventwatch_feature_stuck",
+                "1 if the feature's readings in the latest window were flatter than clean reference "
+                "days are at those hours (standard deviation below its floor)", labels=["feature"])
+            spread = GaugeMetricFamily("ventwatch_feature_stddev",
+                                       "Standard deviation of the feature in the latest window, "
+                                       "where it was tested against a floor", labels=["feature"])
+            floors = GaugeMetricFamily("ventwatch_feature_stddev_floor",
+                                       "Standard deviation below which the feature counts as stuck "
+                                       "in the latest window (none where clean readings can be flat "
+                                       "at those hours)", labels=["feature"])
             for feature in job.schema.names:
                 if f"drift:{feature}" in v:
                     scores.add_metric([feature], v[f"drift:{feature}"])
                     detected.add_metric([feature], v[f"drift_detected:{feature}"])
-            yield scores
-            yield detected
+                    # 0 also where there was no floor to test: one series per feature throughout.
+                    stuck.add_metric([feature], v.get(f"stuck:{feature}", 0.0))
+                if f"std:{feature}" in v:
+                    spread.add_metric([feature], v[f"std:{feature}"])
+                    floors.add_metric([feature], v[f"stuck_floor:{feature}"])
+            yield from (scores, detected, stuck, spread, floors)
         recent = [job.state.windows[k] for k in sorted(job.state.windows)[-COVERAGE_WINDOWS:]]
         rows = sum(e.rows for e in recent)
         if rows:

@@ -51,9 +51,8 @@ def write_reports(settings: Settings, start: datetime | None = None,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         dd = cfg.data_definition()
-        present = [c for c in cfg.features if data.data[c].notna().any()]
         exact = {ROWS: data.rows, LABELLED: data.labelled, LABEL_COVERAGE: data.coverage}
-        drift = Report(cfg.data_metrics(present)).run(
+        drift = Report(cfg.data_metrics(data.data, job.spread_floors(window))).run(
             Dataset.from_pandas(naive(data.data[columns]), data_definition=dd, metadata=exact),
             Dataset.from_pandas(naive(reference[columns]), data_definition=dd),
             timestamp=window.start.replace(tzinfo=None))

@@ -246,7 +246,8 @@ class SnapshotJob:
             exact={report.ROWS: data.rows, report.LABELLED: data.labelled,
                    report.LABEL_COVERAGE: data.coverage},
             tags=[kind, f"model:{self.version}"], metadata=metadata,
-            name=f"{kind} {w.start:%Y-%m-%d %H:%M} ({format_duration(w.length)})")
+            name=f"{kind} {w.start:%Y-%m-%d %H:%M} ({format_duration(w.length)})",
+            floors=self.spread_floors(w))
         values = report.values(model, self.schema.names)
         alerting = values.get(report.TESTS_FAILED, 0) > 0
         if alerting:
@@ -268,6 +269,11 @@ class SnapshotJob:
                  data.labelled, values.get("drift_share", float("nan")),
                  "ALERTING" if alerting else "ok")
         return entry
+
+    def spread_floors(self, w: Window) -> dict[str, float]:
+        """Standard deviation per feature below which the window's readings count as stuck."""
+        return self.reference.spread_floors(w, self.schema.names, quantile=self.settings.stuck_quantile,
+                                            margin=self.settings.stuck_margin)
 
     def _metadata(self, w: Window, data: WindowData, rule: str, kind: str) -> dict[str, str]:
         # Metadata values must be strings (the UI's filters compare them raw).

@@ -3,8 +3,9 @@
 A window snapshot merges up to three report runs:
 - data (all rows, or a sample above the row cap): drift per feature and of the predicted
   probability against the seasonal reference, with calibrated thresholds as explicit
-  tests; drifted-feature share with its own test; missing share (with a test) and mean per
-  feature; activation rate; exact row count and label coverage;
+  tests; drifted-feature share with its own test; standard deviation per feature with a
+  floor from the same reference slice as a test (a stuck sensor); missing share (with a
+  test) and mean per feature; activation rate; exact row count and label coverage;
 - quality (labelled rows only, once there are enough): accuracy, precision, recall, F1,
   ROC AUC, with floors as tests;
 - test counts (passed/failed), so the dashboard can plot them.
@@ -33,6 +34,7 @@ from evidently.metrics import (
     Precision,
     Recall,
     RocAuc,
+    StdValue,
     ValueDrift,
 )
 from evidently.tests import gte, lt, lte
@@ -42,9 +44,13 @@ from app.snapshots.reference import DRIFT_METHOD
 
 # Positive labels a window needs before its F1 is held to the floor.
 MIN_POSITIVES_FOR_F1 = 10
+# Readings of a feature a window needs before its spread is held to the floor: a handful of
+# readings of a slow signal can all be equal by chance.
+MIN_VALUES_FOR_SPREAD = 10
 # Values computed exactly outside Evidently (on all rows, even when the report samples).
 ROWS, LABELLED, LABEL_COVERAGE = "rows", "labelled_rows", "label_coverage"
 TESTS_PASSED, TESTS_FAILED = "tests_passed", "tests_failed"
+PASSED, FAILED = ("SUCCESS", "WARNING"), ("FAIL", "ERROR")
 
 
 class ExternalValue(SingleValueMetric):
@@ -93,26 +99,35 @@ class ReportConfig:
                                                  prediction_probas=PROBABILITY,
                                                  pos_label=self.positive_class)])
 
-    def data_metrics(self, present: list[str] | None = None) -> list[Any]:
-        """Metrics over all rows; `present`: features with at least one value in the window.
+    def data_metrics(self, data: pd.DataFrame, floors: dict[str, float] | None = None) -> list[Any]:
+        """Metrics over the window's rows `data`; `floors`: standard deviation per feature below
+        which it counts as stuck (0 or absent: no floor at this time of day).
 
         A feature with no value at all (a dead sensor) cannot be compared: it is left out of
         the drift metrics for that window, and its missing-share test fails instead.
         """
         th = self.thresholds
-        present = self.features if present is None else present
+        counts = data[self.features].count()
+        present = [c for c in self.features if counts[c] > 0]
         drift = [ValueDrift(column=c, method=DRIFT_METHOD, threshold=th[c], tests=[lt(th[c])])
                  for c in present]
+        # A stuck sensor sits inside its usual range, where drift hardly moves: its spread
+        # is tested instead. Only where there is a floor (each StdValue adds a widget).
+        floors = floors or {}
+        spread = [StdValue(column=c, tests=[gte(floors[c])]) for c in present
+                  if floors.get(c, 0) > 0 and counts[c] >= MIN_VALUES_FOR_SPREAD]
         summary = [MissingValueCount(column=c, share_tests=[lte(self.max_missing_share)])
                    for c in self.features]
         # Mean per feature; min/max were dropped: each costs a 10 KB widget per feature and
-        # window in the UI's memory, and drift already flags stuck sensors and unit errors.
+        # window in the UI's memory, and drift (unit errors) and spread (stuck sensors) cover
+        # what they would show.
         summary += [MeanValue(column=c) for c in present]
         return [
             DriftedColumnsCount(columns=present, method=DRIFT_METHOD,
                                 per_column_threshold={c: th[c] for c in present},
                                 share_tests=[lt(self.drift_share_threshold)]),
             *drift,
+            *spread,
             ValueDrift(column=PROBABILITY, method=DRIFT_METHOD, threshold=th[PROBABILITY],
                        tests=[lt(th[PROBABILITY])]),
             MeanValue(column=PREDICTED_CLASS),
@@ -147,25 +162,26 @@ def _merge(models: list[SnapshotModel]) -> SnapshotModel:
     return merged
 
 
+def _status(test: Any) -> str:
+    return str(getattr(test.status, "value", test.status))
+
+
 def _count_tests(models: list[SnapshotModel]) -> tuple[int, int]:
-    passed = failed = 0
-    for model in models:
-        for result in model.metric_results.values():
-            for test in result.tests:
-                status = getattr(test.status, "value", str(test.status))
-                passed += status in ("SUCCESS", "WARNING")
-                failed += status in ("FAIL", "ERROR")
-    return passed, failed
+    """(passed, failed): a WARNING passes, an ERROR fails, a SKIPPED test is neither."""
+    statuses = [_status(t) for model in models for result in model.metric_results.values()
+                for t in result.tests]
+    return (sum(s in PASSED for s in statuses), sum(s in FAILED for s in statuses))
 
 
 def build_snapshot(cfg: ReportConfig, data: pd.DataFrame, labelled: pd.DataFrame,
                    reference: pd.DataFrame, *, timestamp: datetime, exact: dict[str, float],
-                   tags: list[str], metadata: dict[str, str], name: str) -> SnapshotModel:
+                   tags: list[str], metadata: dict[str, str], name: str,
+                   floors: dict[str, float] | None = None) -> SnapshotModel:
     """Run the reports for one window.
 
     `data`: the window's rows (possibly a sample), `labelled`: its labelled rows (possibly
     a sample), `reference`: seasonal reference rows with `label`; `exact`: rows, labelled
-    rows and label coverage over the whole window.
+    rows and label coverage over the whole window; `floors`: spread floors per feature.
     """
     # Evidently wants naive UTC timestamps consistently (mixing them breaks dashboards).
     stamp = timestamp.replace(tzinfo=None)
@@ -178,8 +194,7 @@ def build_snapshot(cfg: ReportConfig, data: pd.DataFrame, labelled: pd.DataFrame
         current = Dataset.from_pandas(naive(data[columns]), data_definition=dd,
                                       metadata={k: float(v) for k, v in exact.items()})
         ref = Dataset.from_pandas(naive(reference[columns]), data_definition=dd)
-        present = [c for c in cfg.features if data[c].notna().any()]
-        models.append(Report(cfg.data_metrics(present)).run(current, ref, **run).to_snapshot_model())
+        models.append(Report(cfg.data_metrics(data, floors)).run(current, ref, **run).to_snapshot_model())
         if len(labelled) >= cfg.min_labelled:
             qd = cfg.quality_definition()
             lab = naive(labelled[[*columns, LABEL]].astype({LABEL: "int64"}))
@@ -223,7 +238,8 @@ def values(model: SnapshotModel, features: list[str]) -> dict[str, float]:
     Names: drift_share, drifted_features, drift:<feature>, drift_detected:<feature>,
     prediction_drift, activation_rate, rows, labelled_rows, label_coverage, accuracy,
     precision, recall, f1, f1_tested (1 if F1 was held to its floor), roc_auc, tests_passed,
-    tests_failed, missing:<feature>.
+    tests_failed, missing:<feature>; where the spread was tested: std:<feature>,
+    stuck_floor:<feature> and stuck:<feature> (1 if below its floor).
     """
     out: dict[str, float] = {}
     simple = {"Accuracy": "accuracy", "Precision": "precision", "Recall": "recall",
@@ -239,6 +255,10 @@ def values(model: SnapshotModel, features: list[str]) -> dict[str, float]:
             name = "prediction_drift" if column == PROBABILITY else f"drift:{column}"
             out[name] = score
             out[name.replace("drift", "drift_detected", 1)] = float(score >= threshold)
+        elif kind == "StdValue" and column in features and result.tests:
+            out[f"std:{column}"] = float(result.value)
+            out[f"stuck_floor:{column}"] = float(params["tests"][0]["threshold"])
+            out[f"stuck:{column}"] = float(any(_status(t) in FAILED for t in result.tests))
         elif kind == "MeanValue" and column == PREDICTED_CLASS:
             out["activation_rate"] = float(result.value)
         elif kind == "MissingValueCount" and column in features:

@@ -55,6 +55,7 @@ table = pd.DataFrame([{
     "label coverage": w.label_coverage,
     "drift share": w.drift_share,
     "drifted features": ", ".join(w.drifted_features),
+    "stuck sensors": ", ".join(w.stuck_features),
     "accuracy": w.accuracy,
     "F1": w.f1,
     "alerting": "yes" if w.alerting else "",
