@@ -133,9 +133,9 @@ def run(model_dir: Path, workdir: Path, rounds: int = 3, seconds: float = 8.0) -
                       + 1000 * sum(x["requests"] for x in samples["c"]))
     # The graceful stop published the log: every acknowledged prediction must be in it. It may
     # hold a few more: requests answered after wrk stopped counting (at most one per connection).
-    logged = duckdb.sql(f"SELECT count(*) FROM read_parquet('{workdir / 'logs-b'}/predictions/**/*.parquet',"
-                        " hive_partitioning = true)").fetchone()
-    logged_b = int(logged[0]) if logged else 0
+    ((logged_b,),) = duckdb.sql(
+        f"SELECT count(*) FROM read_parquet('{workdir / 'logs-b'}/predictions/**/*.parquet',"
+        " hive_partitioning = true)").fetchall()
     in_flight = (1 + rounds) * 32 + rounds * 4 * 1000
     if not acked_by_b <= logged_b <= acked_by_b + in_flight:
         raise RuntimeError(f"(b)/(c): {acked_by_b:,} predictions acknowledged, {logged_b:,} in the log")
