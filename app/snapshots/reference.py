@@ -61,6 +61,7 @@ class SeasonalReference:
     _weekday: np.ndarray = field(init=False, repr=False)
     _day: np.ndarray = field(init=False, repr=False)
     _step: timedelta = field(init=False, repr=False)
+    _resolutions: dict[str, float] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         ts = pd.DatetimeIndex(self.frame["measured_at"]).tz_convert("UTC")
@@ -121,10 +122,13 @@ class SeasonalReference:
         return floors
 
     def _resolution(self, column: str) -> float:
-        """Smallest step between two distinct values of the column in the reference."""
-        values = np.unique(self.frame[column].to_numpy(dtype=np.float64))
-        steps = np.diff(values[np.isfinite(values)])
-        return float(steps.min()) if len(steps) else float("inf")
+        """Smallest step between two distinct values of the column in the reference (the
+        same for every window: computed once per column)."""
+        if column not in self._resolutions:
+            values = np.unique(self.frame[column].to_numpy(dtype=np.float64))
+            steps = np.diff(values[np.isfinite(values)])
+            self._resolutions[column] = float(steps.min()) if len(steps) else float("inf")
+        return self._resolutions[column]
 
     def day_hour_scores(self, columns: list[str], min_window_rows: int = 10) -> pd.DataFrame:
         """Leave-one-day-out drift scores: each reference day's hour against the other days.
